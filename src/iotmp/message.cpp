@@ -58,8 +58,16 @@ message message::from_view(const message_view& v) {
 
 std::string message::describe() const {
   std::string out(to_string(type));
-  if (!is_known(type)) out += "(" + std::to_string(static_cast<unsigned>(type)) + ")";
-  if (stream_id) out += " sid=" + std::to_string(*stream_id);
+  // Appended piece by piece: GCC 12 at -O3 warns falsely (-Wrestrict) on a + b + c.
+  if (!is_known(type)) {
+    out += '(';
+    out += std::to_string(static_cast<unsigned>(type));
+    out += ')';
+  }
+  if (stream_id) {
+    out += " sid=";
+    out += std::to_string(*stream_id);
+  }
   for (const auto& [name, f] : {std::pair{" resource=", &resource}, std::pair{" params=", &parameters},
                                 std::pair{" payload=", &payload}}) {
     if (!*f) continue;

@@ -16,19 +16,32 @@ object::object(std::initializer_list<member> members)
     : object(from_members(std::vector<member>(members))) {}
 
 object object::from_members(std::vector<member> members) {
-  // Stable sort keeps input order among equal keys, so the last of each run is
-  // the last one given: keep that one.
-  std::stable_sort(members.begin(), members.end(),
-                   [](const member& a, const member& b) { return a.first < b.first; });
-  object result;
-  result.members_.reserve(members.size());
-  for (auto& m : members) {
-    if (!result.members_.empty() && result.members_.back().first == m.first) {
-      result.members_.back().second = std::move(m.second);
+  const auto by_key = [](const member& a, const member& b) { return a.first < b.first; };
+  // A stable sort keeps input order among equal keys, so the last of each run is
+  // the last one given. Small objects (the usual sensor payload) are sorted by
+  // insertion in place: stable, and without the temporary buffer of stable_sort.
+  if (members.size() <= 16) {
+    for (std::size_t i = 1; i < members.size(); ++i) {
+      for (std::size_t j = i; j > 0 && by_key(members[j], members[j - 1]); --j) {
+        std::swap(members[j], members[j - 1]);
+      }
+    }
+  } else {
+    std::stable_sort(members.begin(), members.end(), by_key);
+  }
+  // Keep the last member of each run of equal keys.
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (kept > 0 && members[kept - 1].first == members[i].first) {
+      members[kept - 1].second = std::move(members[i].second);
     } else {
-      result.members_.push_back(std::move(m));
+      if (kept != i) members[kept] = std::move(members[i]);
+      ++kept;
     }
   }
+  members.resize(kept);
+  object result;
+  result.members_ = std::move(members);
   return result;
 }
 

@@ -38,10 +38,11 @@ class object {
   void insert_or_assign(std::string key, value v);
   bool erase(std::string_view key);
 
-  std::size_t size() const noexcept { return members_.size(); }
-  bool empty() const noexcept { return members_.empty(); }
-  const_iterator begin() const noexcept { return members_.begin(); }
-  const_iterator end() const noexcept { return members_.end(); }
+  // Defined after value: the members' type must be complete first.
+  std::size_t size() const noexcept;
+  bool empty() const noexcept;
+  const_iterator begin() const noexcept;
+  const_iterator end() const noexcept;
 
   friend bool operator==(const object& a, const object& b);
 
@@ -123,5 +124,10 @@ class value {
                array, object>
       data_;
 };
+
+inline std::size_t object::size() const noexcept { return members_.size(); }
+inline bool object::empty() const noexcept { return members_.empty(); }
+inline object::const_iterator object::begin() const noexcept { return members_.begin(); }
+inline object::const_iterator object::end() const noexcept { return members_.end(); }
 
 }  // namespace iotgw::pson
