@@ -46,6 +46,11 @@ frame_writer& frame_writer::string(field f, std::string_view s) {
   return *this;
 }
 
+byte_buffer& frame_writer::pson_field(field f) {
+  key(f, wire_pson);
+  return out_;
+}
+
 codec_error frame_writer::finish() {
   const std::size_t body = out_.size() - start_ - 2;
   if (body > max_body_size) {

@@ -117,6 +117,8 @@ class frame_writer {
   frame_writer& pson(field f, byte_view encoded);
   frame_writer& value(field f, const pson::value& v);
   frame_writer& string(field f, std::string_view s);
+  // Writes the key of a PSON field and returns the buffer to append its value to.
+  byte_buffer& pson_field(field f);
   // Writes the header; on frame_too_large the buffer is restored.
   codec_error finish();
 
