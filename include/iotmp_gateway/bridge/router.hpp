@@ -1,0 +1,138 @@
+// The router: local MQTT topics <-> cloud device resources and streams (SPEC §4).
+// Owns the topic maps, the latest-value cache, the MQTT-typed server streams and
+// the data held back while a stream is not open. Runs on the loop thread only.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "iotmp_gateway/bridge/counters.hpp"
+#include "iotmp_gateway/bridge/local_broker.hpp"
+#include "iotmp_gateway/bridge/payload.hpp"
+#include "iotmp_gateway/bridge/topic.hpp"
+#include "iotmp_gateway/config/config.hpp"
+#include "iotmp_gateway/iotmp/device_session.hpp"
+
+namespace iotgw::bridge {
+
+class topic_resource;
+class gateway_resource;
+
+struct subscription {
+  std::string filter;
+  unsigned qos;
+  bool operator==(const subscription&) const = default;
+};
+
+// Heterogeneous lookup: find a std::string key with a string_view, no allocation.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+template <typename T>
+using string_map = std::unordered_map<std::string, T, string_hash, std::equal_to<>>;
+
+class router : public iotmp::session_observer {
+ public:
+  using clock_fn = std::function<iotmp::time_point()>;
+
+  router(iotmp::device_session& session, iotmp::resource_registry& registry, local_broker& broker,
+         std::string version, clock_fn now = [] { return iotmp::clock::now(); });
+  ~router() override;
+  router(const router&) = delete;
+  router& operator=(const router&) = delete;
+
+  // Builds the maps, resources and streams of a configuration.
+  void configure(const config::gateway_config& cfg);
+
+  // The filters the MQTT link must hold (deduplicated, highest QoS wins).
+  std::vector<subscription> subscriptions() const;
+
+  // A message from the local broker (loop thread).
+  void on_local_message(std::string_view topic, std::string_view payload, bool retained);
+  // The cloud socket has room again: send what was held back.
+  void on_writable();
+
+  // Device-opened stream events from the session.
+  void on_device_stream_open(iotmp::device_stream_id id, const pson::value* initial) override;
+  void on_device_stream_refused(iotmp::device_stream_id id) override;
+  void on_device_stream_data(iotmp::device_stream_id id, const pson::value& data) override;
+
+  counters& stats() noexcept { return counters_; }
+  const counters& stats() const noexcept { return counters_; }
+  // The value of the built-in $gateway resource.
+  pson::value gateway_status() const;
+
+  std::size_t topic_stream_count() const noexcept { return topic_streams_; }
+  std::size_t held_back_bytes() const noexcept { return held_bytes_; }
+
+  // What stream data may wait in memory while its stream is not open.
+  static constexpr std::size_t max_held_bytes = 4 * 1024 * 1024;
+
+ private:
+  friend class topic_resource;
+
+  struct stream_binding;
+  struct stream_route {
+    stream_binding* binding;
+    bool publish;  // carries local -> cloud data
+    bool subscribe;  // carries cloud -> local data
+    bool refused = false;
+    std::string local_topic;  // per-topic streams of a wildcard publish stream
+  };
+  struct held_message {
+    std::uint64_t sequence;
+    byte_buffer payload;
+  };
+
+  void clear();
+  void add_resource(const config::resource_config& rc);
+  void add_stream(const config::stream_config& sc);
+  iotmp::device_stream_id open_stream(stream_binding& b, const iotmp::stream_request& request,
+                                      std::string local_topic);
+  void route_to_stream(stream_binding& b, std::string_view topic, const wildcard_values& captures,
+                       const byte_buffer& payload);
+  void send_or_hold(iotmp::device_stream_id id, const byte_buffer& payload);
+  void flush(iotmp::device_stream_id id);
+  void drop_oldest_held();
+  void deliver_locally(stream_binding& b, const pson::value& data);
+  const byte_buffer* converted(std::string_view payload, payload_format format);
+
+  iotmp::device_session& session_;
+  iotmp::resource_registry& registry_;
+  local_broker& broker_;
+  std::string version_;
+  clock_fn now_;
+  iotmp::time_point started_;
+  counters counters_;
+
+  config::gateway_config config_;
+  std::vector<std::shared_ptr<topic_resource>> resources_;
+  std::shared_ptr<gateway_resource> gateway_;
+  string_map<std::vector<topic_resource*>> exact_reads_;
+  std::vector<topic_resource*> wildcard_reads_;
+
+  std::vector<std::unique_ptr<stream_binding>> streams_;
+  string_map<std::vector<stream_binding*>> exact_publish_;
+  std::vector<stream_binding*> wildcard_publish_;
+  std::unordered_map<iotmp::device_stream_id, stream_route> routes_;
+  std::size_t topic_streams_ = 0;
+
+  std::unordered_map<iotmp::device_stream_id, std::deque<held_message>> held_;
+  std::size_t held_bytes_ = 0;
+  std::uint64_t next_sequence_ = 0;
+
+  // Per-message scratch: each payload is converted at most once per format.
+  std::array<byte_buffer, 5> scratch_;
+  std::array<std::int8_t, 5> scratch_state_{};  // 0 unknown, 1 converted, -1 refused
+  wildcard_values captures_;
+};
+
+}  // namespace iotgw::bridge

@@ -1,0 +1,377 @@
+#include "iotmp_gateway/bridge/router.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "iotmp_gateway/bridge/topic_resource.hpp"
+#include "iotmp_gateway/pson/codec.hpp"
+
+namespace iotgw::bridge {
+
+std::string_view to_string(link_state s) noexcept {
+  switch (s) {
+    case link_state::disconnected: return "disconnected";
+    case link_state::connecting: return "connecting";
+    case link_state::connected: return "connected";
+  }
+  return "disconnected";
+}
+
+// The built-in read-only resource "$gateway".
+class gateway_resource : public iotmp::resource {
+ public:
+  explicit gateway_resource(const router& owner) : owner_(owner) {}
+  iotmp::resource_io io() const override { return iotmp::resource_io::output; }
+  void run(const iotmp::resource_call&, iotmp::reply r) override { r.ok(owner_.gateway_status()); }
+  std::optional<pson::value> sample(const iotmp::resource_call&) override {
+    return owner_.gateway_status();
+  }
+
+ private:
+  const router& owner_;
+};
+
+struct router::stream_binding {
+  config::stream_config cfg;
+  topic_filter local;
+  topic_filter cloud;
+  bool publishes;   // scope publish or both
+  bool subscribes;  // scope subscribe or both
+  iotmp::device_stream_id publish_id = 0;  // fixed (non-wildcard) publish stream
+  string_map<iotmp::device_stream_id> per_topic;  // wildcard publish: local topic -> stream
+  std::vector<iotmp::device_stream_id> ids;  // every stream this binding opened
+};
+
+router::router(iotmp::device_session& session, iotmp::resource_registry& registry,
+               local_broker& broker, std::string version, clock_fn now)
+    : session_(session),
+      registry_(registry),
+      broker_(broker),
+      version_(std::move(version)),
+      now_(std::move(now)),
+      started_(now_()),
+      gateway_(std::make_shared<gateway_resource>(*this)) {
+  registry_.add("$gateway", gateway_);
+}
+
+router::~router() {
+  clear();
+  registry_.remove("$gateway");
+}
+
+void router::clear() {
+  for (const auto& r : resources_) registry_.remove(r->config().name);
+  resources_.clear();
+  exact_reads_.clear();
+  wildcard_reads_.clear();
+  for (const auto& b : streams_) {
+    for (auto id : b->ids) session_.remove_device_stream(id);
+  }
+  streams_.clear();
+  exact_publish_.clear();
+  wildcard_publish_.clear();
+  routes_.clear();
+  held_.clear();
+  held_bytes_ = 0;
+  topic_streams_ = 0;
+}
+
+void router::configure(const config::gateway_config& cfg) {
+  clear();
+  config_ = cfg;
+  for (const auto& rc : cfg.resources) add_resource(rc);
+  for (const auto& sc : cfg.streams) add_stream(sc);
+}
+
+void router::add_resource(const config::resource_config& rc) {
+  auto r = std::make_shared<topic_resource>(*this, rc);
+  if (!registry_.add(rc.name, r)) return;  // the loader refuses such names already
+  if (const auto& filter = r->read_filter()) {
+    if (filter->has_wildcards()) {
+      wildcard_reads_.push_back(r.get());
+    } else {
+      exact_reads_[filter->text()].push_back(r.get());
+    }
+  }
+  resources_.push_back(std::move(r));
+}
+
+void router::add_stream(const config::stream_config& sc) {
+  auto local = topic_filter::parse(sc.local);
+  auto cloud = topic_filter::parse(sc.cloud.empty() ? sc.local : sc.cloud);
+  if (!local || !cloud) return;  // the loader refuses such topics already
+  auto b = std::make_unique<stream_binding>(stream_binding{
+      sc, std::move(*local), std::move(*cloud), sc.scope != iotmp::mqtt_scope::subscribe,
+      sc.scope != iotmp::mqtt_scope::publish, 0, {}, {}});
+  const auto scheme = config_.cloud.mqtt_streams;
+  const bool wildcard = b->local.has_wildcards();
+  if (!wildcard || !b->publishes) {
+    // One stream (or two in the event scheme for `both`) on the configured topic.
+    for (const auto& request :
+         iotmp::mqtt_stream_requests(scheme, b->cloud.text(), sc.scope, sc.qos, sc.retained)) {
+      const auto id = open_stream(*b, request, {});
+      if (request.scope != iotmp::mqtt_scope::subscribe) b->publish_id = id;
+    }
+  } else if (b->subscribes) {
+    // Wildcard `both`: per-topic publish streams as topics appear, plus one
+    // subscribe stream on the filter.
+    for (const auto& request : iotmp::mqtt_stream_requests(scheme, b->cloud.text(),
+                                                           iotmp::mqtt_scope::subscribe, sc.qos,
+                                                           false)) {
+      open_stream(*b, request, {});
+    }
+  }
+  if (b->publishes) {
+    if (wildcard) {
+      wildcard_publish_.push_back(b.get());
+    } else {
+      exact_publish_[b->local.text()].push_back(b.get());
+    }
+  }
+  streams_.push_back(std::move(b));
+}
+
+iotmp::device_stream_id router::open_stream(stream_binding& b, const iotmp::stream_request& request,
+                                            std::string local_topic) {
+  const auto id = session_.add_device_stream(request.resource, request.parameters);
+  routes_[id] = stream_route{&b, request.scope != iotmp::mqtt_scope::subscribe,
+                             request.scope != iotmp::mqtt_scope::publish, false,
+                             std::move(local_topic)};
+  b.ids.push_back(id);
+  return id;
+}
+
+std::vector<subscription> router::subscriptions() const {
+  std::map<std::string, unsigned> wanted;
+  // Reads take QoS 1: the latest state must not get lost on a busy broker.
+  for (const auto& r : resources_) {
+    if (const auto& f = r->read_filter()) wanted[f->text()] = std::max(wanted[f->text()], 1u);
+  }
+  for (const auto& b : streams_) {
+    if (b->publishes) wanted[b->local.text()] = std::max(wanted[b->local.text()], b->cfg.qos);
+  }
+  std::vector<subscription> out;
+  for (auto& [filter, qos] : wanted) out.push_back({filter, qos});
+  return out;
+}
+
+const byte_buffer* router::converted(std::string_view payload, payload_format format) {
+  const auto slot = static_cast<std::size_t>(format);
+  if (scratch_state_[slot] == 0) {
+    scratch_[slot].clear();
+    scratch_state_[slot] = mqtt_to_pson(payload, format, scratch_[slot]) ? 1 : -1;
+    if (scratch_state_[slot] < 0) {
+      ++counters_.invalid;
+      ++counters_.dropped;
+    }
+  }
+  return scratch_state_[slot] > 0 ? &scratch_[slot] : nullptr;
+}
+
+void router::on_local_message(std::string_view topic, std::string_view payload, bool retained) {
+  ++counters_.mqtt_in;
+  scratch_state_.fill(0);
+  auto update = [&](topic_resource& r, const wildcard_values& captures) {
+    const byte_buffer* value = converted(payload, r.config().format);
+    if (value == nullptr) return;
+    const std::string path = r.update(topic, *value, captures);
+    if (!path.empty()) session_.resource_changed(path);
+  };
+  if (auto it = exact_reads_.find(topic); it != exact_reads_.end()) {
+    for (auto* r : it->second) update(*r, {});
+  }
+  for (auto* r : wildcard_reads_) {
+    if (r->read_filter()->match(topic, &captures_)) update(*r, captures_);
+  }
+  // Retained messages are state from before we subscribed: they fill the cache
+  // but are not stream data (they were forwarded when they were published).
+  if (retained) return;
+  if (auto it = exact_publish_.find(topic); it != exact_publish_.end()) {
+    for (auto* b : it->second) {
+      if (const byte_buffer* value = converted(payload, b->cfg.format)) {
+        route_to_stream(*b, topic, {}, *value);
+      }
+    }
+  }
+  for (auto* b : wildcard_publish_) {
+    if (!b->local.match(topic, &captures_)) continue;
+    if (const byte_buffer* value = converted(payload, b->cfg.format)) {
+      route_to_stream(*b, topic, captures_, *value);
+    }
+  }
+}
+
+void router::route_to_stream(stream_binding& b, std::string_view topic,
+                             const wildcard_values& captures, const byte_buffer& payload) {
+  iotmp::device_stream_id id = b.publish_id;
+  if (b.local.has_wildcards()) {
+    if (auto it = b.per_topic.find(topic); it != b.per_topic.end()) {
+      id = it->second;
+    } else {
+      const auto cloud_topic = b.cloud.fill(captures);
+      if (!cloud_topic || topic_streams_ >= config_.max_topic_streams) {
+        ++counters_.dropped;  // over the cap (or no cloud topic for it): counted, not sent
+        return;
+      }
+      const auto request = iotmp::mqtt_stream_requests(config_.cloud.mqtt_streams, *cloud_topic,
+                                                       iotmp::mqtt_scope::publish, b.cfg.qos,
+                                                       b.cfg.retained)
+                               .front();
+      id = open_stream(b, request, std::string(topic));
+      b.per_topic.emplace(std::string(topic), id);
+      ++topic_streams_;
+    }
+  }
+  if (id == 0) return;
+  if (routes_.at(id).refused) {
+    ++counters_.dropped;
+    return;
+  }
+  send_or_hold(id, payload);
+}
+
+void router::send_or_hold(iotmp::device_stream_id id, const byte_buffer& payload) {
+  auto held = held_.find(id);
+  // Order per stream: nothing overtakes what already waits.
+  if (held == held_.end() || held->second.empty()) {
+    switch (session_.send_stream_data(id, payload)) {
+      case iotmp::send_status::sent: return;
+      case iotmp::send_status::too_large: ++counters_.dropped; return;
+      case iotmp::send_status::not_open:
+      case iotmp::send_status::would_block: break;
+    }
+  }
+  if (payload.size() > max_held_bytes) {
+    ++counters_.dropped;
+    return;
+  }
+  held_[id].push_back(held_message{next_sequence_++, payload});
+  held_bytes_ += payload.size();
+  ++counters_.spooled;
+  while (held_bytes_ > max_held_bytes) drop_oldest_held();
+}
+
+void router::drop_oldest_held() {
+  auto oldest = held_.end();
+  for (auto it = held_.begin(); it != held_.end(); ++it) {
+    if (it->second.empty()) continue;
+    if (oldest == held_.end() || it->second.front().sequence < oldest->second.front().sequence) {
+      oldest = it;
+    }
+  }
+  if (oldest == held_.end()) return;
+  held_bytes_ -= oldest->second.front().payload.size();
+  oldest->second.pop_front();
+  ++counters_.dropped;
+}
+
+void router::flush(iotmp::device_stream_id id) {
+  auto it = held_.find(id);
+  if (it == held_.end()) return;
+  auto& queue = it->second;
+  while (!queue.empty()) {
+    const auto status = session_.send_stream_data(id, queue.front().payload);
+    if (status == iotmp::send_status::not_open || status == iotmp::send_status::would_block) break;
+    if (status == iotmp::send_status::too_large) ++counters_.dropped;
+    held_bytes_ -= queue.front().payload.size();
+    queue.pop_front();
+  }
+  if (queue.empty()) held_.erase(it);
+}
+
+void router::on_writable() {
+  std::vector<iotmp::device_stream_id> ids;
+  ids.reserve(held_.size());
+  for (const auto& [id, queue] : held_) ids.push_back(id);
+  // Oldest data first across streams, so a long queue does not starve the others.
+  std::sort(ids.begin(), ids.end(), [&](auto a, auto b) {
+    return held_.at(a).front().sequence < held_.at(b).front().sequence;
+  });
+  for (auto id : ids) {
+    if (!session_.writable()) return;
+    flush(id);
+  }
+}
+
+void router::on_device_stream_open(iotmp::device_stream_id id, const pson::value*) {
+  auto route = routes_.find(id);
+  if (route == routes_.end()) return;
+  route->second.refused = false;
+  flush(id);
+}
+
+void router::on_device_stream_refused(iotmp::device_stream_id id) {
+  auto route = routes_.find(id);
+  if (route == routes_.end()) return;
+  if (!route->second.refused && !route->second.local_topic.empty()) --topic_streams_;
+  route->second.refused = true;
+  // Nothing can carry what waits for it.
+  if (auto held = held_.find(id); held != held_.end()) {
+    for (const auto& m : held->second) held_bytes_ -= m.payload.size();
+    counters_.dropped += held->second.size();
+    held_.erase(held);
+  }
+}
+
+void router::on_device_stream_data(iotmp::device_stream_id id, const pson::value& data) {
+  auto route = routes_.find(id);
+  if (route == routes_.end() || !route->second.subscribe) return;
+  deliver_locally(*route->second.binding, data);
+}
+
+void router::deliver_locally(stream_binding& b, const pson::value& data) {
+  // {"topic": t, "payload": p} names the concrete cloud topic; {"payload": p} is
+  // unwrapped; anything else is the payload itself (SPEC §4).
+  std::optional<std::string> local_topic;
+  const pson::value* payload = &data;
+  const pson::value* topic = data.find("topic");
+  const pson::value* inner = data.find("payload");
+  if (data.is_object() && data.as_object().size() == 2 && topic && inner && topic->is_string()) {
+    if (b.cloud.match(topic->as_string(), &captures_)) local_topic = b.local.fill(captures_);
+    payload = inner;
+  } else {
+    if (data.is_object() && data.as_object().size() == 1 && inner) payload = inner;
+    if (!b.local.has_wildcards()) local_topic = b.local.text();
+  }
+  if (!local_topic) {
+    ++counters_.dropped;  // outside the filter, or no concrete topic to publish on
+    return;
+  }
+  if (broker_.state() != link_state::connected) {
+    ++counters_.dropped;
+    return;
+  }
+  broker_.publish(*local_topic, cloud_value_to_mqtt(*payload), b.cfg.qos, false,
+                  [this](bool ok, std::string_view) {
+                    if (ok) {
+                      ++counters_.mqtt_out;
+                    } else {
+                      ++counters_.dropped;
+                    }
+                  });
+}
+
+pson::value router::gateway_status() const {
+  const auto& s = session_.stats();
+  const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(now_() - started_);
+  pson::object counters{
+      {"mqtt_in", counters_.mqtt_in},
+      {"mqtt_out", counters_.mqtt_out},
+      {"cloud_in", s.frames_in},
+      {"cloud_out", s.frames_out},
+      {"dropped", counters_.dropped + s.samples_skipped},
+      {"invalid", counters_.invalid},
+      {"spooled", counters_.spooled},
+      {"reconnects", counters_.reconnects},
+      {"topic_streams", static_cast<std::uint64_t>(topic_streams_)},
+  };
+  return pson::value(pson::object{
+      {"version", version_},
+      {"uptime_s", static_cast<std::uint64_t>(uptime.count())},
+      {"cloud", to_string(session_.state())},
+      {"mqtt", to_string(broker_.state())},
+      {"counters", pson::value(std::move(counters))},
+  });
+}
+
+}  // namespace iotgw::bridge
