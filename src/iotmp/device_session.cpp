@@ -383,8 +383,7 @@ bool device_session::send_sample(std::uint16_t sid, const std::string& path) {
     ++stats_.samples_skipped;  // a value too large for one frame
     return false;
   }
-  ++stats_.frames_out;
-  stats_.bytes_out += output_.size() - before;
+  note_output(before);
   return true;
 }
 
@@ -426,8 +425,7 @@ send_status device_session::send_stream_data(device_stream_id id, byte_view pson
   if (encode_stream_data(*it->second.sid, pson_payload, output_) != codec_error::none) {
     return send_status::too_large;
   }
-  ++stats_.frames_out;
-  stats_.bytes_out += output_.size() - before;
+  note_output(before);
   return send_status::sent;
 }
 
@@ -483,8 +481,13 @@ void device_session::send(const message& m) {
     }
     return;
   }
+  note_output(before);
+}
+
+void device_session::note_output(std::size_t before) {
   ++stats_.frames_out;
   stats_.bytes_out += output_.size() - before;
+  if (before == 0 && output_listener_) output_listener_();
 }
 
 std::uint16_t device_session::fresh_stream_id() {

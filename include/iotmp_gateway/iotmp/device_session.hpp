@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -85,6 +86,9 @@ class device_session {
   std::optional<time_point> next_deadline() const;
   // Frames to write, in order; the driver takes them and clears the buffer.
   byte_buffer& output() noexcept { return output_; }
+  // Called when output() goes from empty to not empty, from whatever produced
+  // it (a frame, a timer, the router), so the driver can write once per batch.
+  void on_output(std::function<void()> listener) { output_listener_ = std::move(listener); }
   // The driver's write queue is over (false) or back under (true) its high-water mark.
   void set_writable(bool writable) noexcept { writable_ = writable; }
   bool writable() const noexcept { return writable_; }
@@ -141,6 +145,7 @@ class device_session {
   void send_answer(std::uint64_t epoch, std::uint16_t sid, bool ok,
                    const std::optional<pson::value>& payload);
   void send(const message& m);
+  void note_output(std::size_t before);
   void send_error(std::uint16_t sid, std::string_view text);
   bool send_sample(std::uint16_t sid, const std::string& path);
   void open_device_stream(device_stream_id id, device_stream& s);
@@ -157,6 +162,7 @@ class device_session {
   frame_decoder decoder_;
   byte_buffer output_;
   bool writable_ = true;
+  std::function<void()> output_listener_;
   session_stats stats_;
   std::optional<std::uint16_t> connect_sid_;
   time_point last_receive_{};
