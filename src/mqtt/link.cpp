@@ -68,11 +68,37 @@ uri_parts parse_uri(const std::string& uri) {
 
 }  // namespace
 
+// Paho C++ 1.2 completes the connect token twice (from the C library's
+// onSuccess and again from its connected callback), so this listener lives as
+// long as the link instead of deleting itself; on_connected() is idempotent.
+class link::connect_listener final : public ::mqtt::iaction_listener {
+ public:
+  explicit connect_listener(link& owner) : owner_(owner) {}
+  void on_success(const ::mqtt::token&) override {
+    try {
+      owner_.mailbox_.post([this] { owner_.on_connected(false); });
+    } catch (...) {
+    }
+  }
+  void on_failure(const ::mqtt::token& tok) override {
+    try {
+      std::string reason = ::mqtt::exception::error_str(tok.get_return_code());
+      owner_.mailbox_.post([this, reason] { owner_.on_connect_failed(reason); });
+    } catch (...) {
+    }
+  }
+
+ private:
+  link& owner_;
+};
+
 link::link(uv::loop& loop, link_config config, link_handlers handlers)
     : loop_(loop),
       config_(std::move(config)),
       handlers_(std::move(handlers)),
       mailbox_(loop),
+      connect_listener_holder_(std::make_unique<connect_listener>(*this)),
+      connect_listener_(*connect_listener_holder_),
       retry_timer_(uv::timer::create(loop)),
       retry_delay_(config_.reconnect_min) {
   ::mqtt::create_options opts(MQTTVERSION_5, config_.max_buffered_messages);
@@ -145,17 +171,9 @@ void link::connect_now() {
     ssl.set_verify(true);
     opts.set_ssl(std::move(ssl));
   }
-  auto* listener = new posted_listener(mailbox_, [this](bool ok, std::string reason) {
-    if (ok) {
-      on_connected(false);
-    } else {
-      on_connect_failed(std::move(reason));
-    }
-  });
   try {
-    client_->connect(opts, nullptr, *listener);
+    client_->connect(opts, nullptr, connect_listener_);
   } catch (const std::exception& e) {
-    delete listener;
     on_connect_failed(e.what());
   }
 }
@@ -273,7 +291,9 @@ void link::stop(std::chrono::milliseconds timeout) {
       client_->publish(::mqtt::make_message(config_.status_topic, "offline", 1, true))
           ->wait_for(timeout);
     }
-    client_->disconnect(static_cast<int>(timeout.count()))->wait_for(timeout);
+    // Short quiesce: Paho otherwise waits out the whole interval for in-flight work.
+    client_->disconnect(static_cast<int>(std::min<std::int64_t>(timeout.count(), 200)))
+        ->wait_for(timeout);
   } catch (const std::exception& e) {
     say(LOG_WARNING, std::string("local broker disconnect: ") + e.what());
   }

@@ -21,6 +21,7 @@
 #include "iotmp_gateway/net/tls_stream.hpp"
 #include "iotmp_gateway/net/uv_loop.hpp"
 #include "iotmp_gateway/net/uv_timer.hpp"
+#include "support/loop.hpp"
 
 namespace net_test {
 
@@ -28,23 +29,8 @@ using namespace std::chrono_literals;
 namespace net = iotgw::net;
 namespace uv = iotgw::uv;
 
-// Runs the loop until done() or the deadline; true when done() held.
-inline bool run_until(uv::loop& loop, const std::function<bool()>& done,
-                      std::chrono::milliseconds deadline = 10s) {
-  bool expired = false;
-  auto timer = uv::timer::create(loop);
-  timer->start(deadline, [&] { expired = true; });
-  while (!done() && !expired) loop.run(UV_RUN_ONCE);
-  timer->close();
-  return done();
-}
-
-// A loop that must close cleanly at the end of every test.
-class loop_test : public ::testing::Test {
- protected:
-  void TearDown() override { EXPECT_TRUE(loop_.close()) << "handles left open"; }
-  uv::loop loop_;
-};
+using test_support::loop_test;
+using test_support::run_until;
 
 // Deterministic bytes, so that order and integrity can be checked anywhere.
 inline iotgw::byte_buffer pattern(std::size_t offset, std::size_t n) {

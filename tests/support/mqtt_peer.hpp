@@ -35,7 +35,7 @@ class mqtt_peer {
   }
   ~mqtt_peer() {
     try {
-      client_.disconnect()->wait_for(std::chrono::seconds(2));
+      client_.disconnect(0)->wait_for(std::chrono::milliseconds(500));
     } catch (...) {
     }
   }

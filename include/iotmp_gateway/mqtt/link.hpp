@@ -17,6 +17,7 @@
 
 namespace mqtt {
 class async_client;
+class iaction_listener;
 }
 
 namespace iotgw::mqtt {
@@ -79,6 +80,9 @@ class link : public bridge::local_broker {
   link_config config_;
   link_handlers handlers_;
   mailbox mailbox_;
+  class connect_listener;
+  std::unique_ptr<connect_listener> connect_listener_holder_;  // outlives client_
+  ::mqtt::iaction_listener& connect_listener_;
   std::unique_ptr<::mqtt::async_client> client_;
   std::shared_ptr<uv::timer> retry_timer_;
   std::chrono::seconds retry_delay_;
