@@ -52,6 +52,9 @@ class cloud_link : public iotmp::session_observer {
   cloud_link(const cloud_link&) = delete;
   cloud_link& operator=(const cloud_link&) = delete;
 
+  // Who gets the session's stream events (the router, built after the link).
+  void set_downstream(iotmp::session_observer* downstream) noexcept { downstream_ = downstream; }
+
   void start();
   // Closes the connection and stops reconnecting.
   void stop();
