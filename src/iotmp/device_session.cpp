@@ -265,13 +265,7 @@ void device_session::handle_start_stream(const message_view& m, time_point now) 
   }
   // The same stream id again replaces the stream (new interval), it does not add one.
   if (auto old = server_streams_.find(sid); old != server_streams_.end()) {
-    auto range = event_streams_.equal_range(old->second.path);
-    for (auto it = range.first; it != range.second; ++it) {
-      if (it->second == sid) {
-        event_streams_.erase(it);
-        break;
-      }
-    }
+    forget_event_stream(sid, old->second.path);
   }
   server_stream& s = server_streams_[sid];
   s.path = std::string(*path);
@@ -282,17 +276,21 @@ void device_session::handle_start_stream(const message_view& m, time_point now) 
   send_sample(sid, s.path);  // the first value right away, if there is one
 }
 
+void device_session::forget_event_stream(std::uint16_t sid, const std::string& path) {
+  auto range = event_streams_.equal_range(path);
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second == sid) {
+      event_streams_.erase(it);
+      return;
+    }
+  }
+}
+
 void device_session::handle_stop_stream(const message_view& m) {
   if (!m.stream_id) return;
   const std::uint16_t sid = *m.stream_id;
   if (auto it = server_streams_.find(sid); it != server_streams_.end()) {
-    auto range = event_streams_.equal_range(it->second.path);
-    for (auto e = range.first; e != range.second; ++e) {
-      if (e->second == sid) {
-        event_streams_.erase(e);
-        break;
-      }
-    }
+    forget_event_stream(sid, it->second.path);
     server_streams_.erase(it);
   } else if (auto d = device_stream_sids_.find(sid); d != device_stream_sids_.end()) {
     const device_stream_id id = d->second;

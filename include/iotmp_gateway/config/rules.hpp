@@ -3,6 +3,8 @@
 // sizes and durations. The loader applies them; the bridge may reuse them.
 #pragma once
 
+#include "iotmp_gateway/utf8.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -47,8 +49,7 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 // The problem never quotes the uri: it could carry a password.
 std::optional<std::string> mqtt_uri_problem(std::string_view uri);
 
-// Whether `text` is well-formed UTF-8 (no overlong forms, no surrogates, at
-// most U+10FFFF), as MQTT requires of every string.
-bool valid_utf8(std::string_view text) noexcept;
+// Well-formed UTF-8, as MQTT requires of every string.
+using iotgw::valid_utf8;
 
 }  // namespace iotgw::config

@@ -138,6 +138,7 @@ class device_session {
   void handle_describe(const message_view& m);
   void handle_start_stream(const message_view& m, time_point now);
   void handle_stop_stream(const message_view& m);
+  void forget_event_stream(std::uint16_t sid, const std::string& path);
   void handle_stream_data(const message_view& m);
   void handle_answer(const message_view& m, bool ok);
   void become_ready();
