@@ -81,18 +81,109 @@ void router::configure(const config::gateway_config& cfg) {
   config_ = cfg;
   for (const auto& rc : cfg.resources) add_resource(rc);
   for (const auto& sc : cfg.streams) add_stream(sc);
+  reindex();
+}
+
+void router::reconfigure(const config::gateway_config& next) {
+  config_ = next;
+  // Resources whose configuration did not change stay, with their cached values.
+  std::vector<bool> resource_taken(next.resources.size(), false);
+  std::vector<std::shared_ptr<topic_resource>> kept;
+  for (auto& r : resources_) {
+    bool keep = false;
+    for (std::size_t i = 0; i < next.resources.size() && !keep; ++i) {
+      if (!resource_taken[i] && next.resources[i] == r->config()) keep = resource_taken[i] = true;
+    }
+    if (keep) {
+      kept.push_back(std::move(r));
+    } else {
+      registry_.remove(r->config().name);
+    }
+  }
+  resources_ = std::move(kept);
+  for (std::size_t i = 0; i < next.resources.size(); ++i) {
+    if (!resource_taken[i]) add_resource(next.resources[i]);
+  }
+  // Streams that did not change keep their cloud streams; changed ones are reopened.
+  std::vector<bool> stream_taken(next.streams.size(), false);
+  std::vector<std::unique_ptr<stream_binding>> kept_streams;
+  std::vector<std::unique_ptr<stream_binding>> gone;
+  for (auto& b : streams_) {
+    bool keep = false;
+    for (std::size_t i = 0; i < next.streams.size() && !keep; ++i) {
+      if (!stream_taken[i] && next.streams[i] == b->cfg) keep = stream_taken[i] = true;
+    }
+    (keep ? kept_streams : gone).push_back(std::move(b));
+  }
+  streams_ = std::move(kept_streams);
+  for (std::size_t i = 0; i < next.streams.size(); ++i) {
+    if (!stream_taken[i]) add_stream(next.streams[i]);
+  }
+  for (auto& old : gone) retire(*old);
+  reindex();
+}
+
+void router::retire(stream_binding& old) {
+  // Its successor reads the same local topics: what waits moves over, in order.
+  stream_binding* successor = nullptr;
+  for (auto& b : streams_) {
+    if (b->publishes && b->cfg.local == old.cfg.local) successor = b.get();
+  }
+  for (const auto id : old.ids) {
+    auto route = routes_.find(id);
+    if (route != routes_.end() && !route->second.local_topic.empty() && !route->second.refused) {
+      --topic_streams_;
+    }
+    if (auto held = held_.find(id); held != held_.end()) {
+      iotmp::device_stream_id target = 0;
+      if (successor != nullptr && route != routes_.end() && route->second.publish) {
+        if (!successor->local.has_wildcards()) {
+          target = successor->publish_id;
+        } else if (successor->local.match(route->second.local_topic, &captures_)) {
+          target = per_topic_stream(*successor, route->second.local_topic, captures_);
+        }
+      }
+      if (target != 0) {
+        auto& queue = held_[target];
+        for (auto& m : held->second) queue.push_back(std::move(m));
+      } else {
+        for (const auto& m : held->second) held_bytes_ -= m.payload.size();
+        counters_.dropped += held->second.size();
+      }
+      held_.erase(id);
+    }
+    routes_.erase(id);
+    session_.remove_device_stream(id);
+  }
+}
+
+void router::reindex() {
+  exact_reads_.clear();
+  wildcard_reads_.clear();
+  for (const auto& r : resources_) {
+    if (const auto& filter = r->read_filter()) {
+      if (filter->has_wildcards()) {
+        wildcard_reads_.push_back(r.get());
+      } else {
+        exact_reads_[filter->text()].push_back(r.get());
+      }
+    }
+  }
+  exact_publish_.clear();
+  wildcard_publish_.clear();
+  for (const auto& b : streams_) {
+    if (!b->publishes) continue;
+    if (b->local.has_wildcards()) {
+      wildcard_publish_.push_back(b.get());
+    } else {
+      exact_publish_[b->local.text()].push_back(b.get());
+    }
+  }
 }
 
 void router::add_resource(const config::resource_config& rc) {
   auto r = std::make_shared<topic_resource>(*this, rc);
   if (!registry_.add(rc.name, r)) return;  // the loader refuses such names already
-  if (const auto& filter = r->read_filter()) {
-    if (filter->has_wildcards()) {
-      wildcard_reads_.push_back(r.get());
-    } else {
-      exact_reads_[filter->text()].push_back(r.get());
-    }
-  }
   resources_.push_back(std::move(r));
 }
 
@@ -119,13 +210,6 @@ void router::add_stream(const config::stream_config& sc) {
                                                            iotmp::mqtt_scope::subscribe, sc.qos,
                                                            false)) {
       open_stream(*b, request, {});
-    }
-  }
-  if (b->publishes) {
-    if (wildcard) {
-      wildcard_publish_.push_back(b.get());
-    } else {
-      exact_publish_[b->local.text()].push_back(b.get());
     }
   }
   streams_.push_back(std::move(b));
@@ -203,31 +287,32 @@ void router::on_local_message(std::string_view topic, std::string_view payload, 
 
 void router::route_to_stream(stream_binding& b, std::string_view topic,
                              const wildcard_values& captures, const byte_buffer& payload) {
-  iotmp::device_stream_id id = b.publish_id;
-  if (b.local.has_wildcards()) {
-    if (auto it = b.per_topic.find(topic); it != b.per_topic.end()) {
-      id = it->second;
-    } else {
-      const auto cloud_topic = b.cloud.fill(captures);
-      if (!cloud_topic || topic_streams_ >= config_.max_topic_streams) {
-        ++counters_.dropped;  // over the cap (or no cloud topic for it): counted, not sent
-        return;
-      }
-      const auto request = iotmp::mqtt_stream_requests(config_.cloud.mqtt_streams, *cloud_topic,
-                                                       iotmp::mqtt_scope::publish, b.cfg.qos,
-                                                       b.cfg.retained)
-                               .front();
-      id = open_stream(b, request, std::string(topic));
-      b.per_topic.emplace(std::string(topic), id);
-      ++topic_streams_;
-    }
+  const iotmp::device_stream_id id =
+      b.local.has_wildcards() ? per_topic_stream(b, topic, captures) : b.publish_id;
+  if (id == 0) {
+    ++counters_.dropped;  // over the cap (or no cloud topic for it): counted, not sent
+    return;
   }
-  if (id == 0) return;
   if (routes_.at(id).refused) {
     ++counters_.dropped;
     return;
   }
   send_or_hold(id, payload);
+}
+
+iotmp::device_stream_id router::per_topic_stream(stream_binding& b, std::string_view topic,
+                                                 const wildcard_values& captures) {
+  if (auto it = b.per_topic.find(topic); it != b.per_topic.end()) return it->second;
+  const auto cloud_topic = b.cloud.fill(captures);
+  if (!cloud_topic || topic_streams_ >= config_.max_topic_streams) return 0;
+  const auto request = iotmp::mqtt_stream_requests(config_.cloud.mqtt_streams, *cloud_topic,
+                                                   iotmp::mqtt_scope::publish, b.cfg.qos,
+                                                   b.cfg.retained)
+                           .front();
+  const auto id = open_stream(b, request, std::string(topic));
+  b.per_topic.emplace(std::string(topic), id);
+  ++topic_streams_;
+  return id;
 }
 
 void router::send_or_hold(iotmp::device_stream_id id, const byte_buffer& payload) {

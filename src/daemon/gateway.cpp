@@ -153,8 +153,9 @@ void gateway::apply(const config::gateway_config& next) {
     mqtt_->start();
     cloud_->start();
   } else {
+    // Same sessions: only the maps change (cached values and held data stay).
     config_ = next;
-    router_->configure(config_);
+    router_->reconfigure(config_);
     mqtt_->set_subscriptions(router_->subscriptions());
   }
   log_.log(LOG_INFO, "reload: " + std::to_string(config_.resources.size()) + " resources, " +

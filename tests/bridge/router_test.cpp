@@ -313,4 +313,55 @@ TEST_F(router_test, retained_messages_fill_the_cache_but_are_not_stream_data) {
   EXPECT_EQ(server.sent().at(0).payload, value(18));
 }
 
+TEST_F(router_test, reconfigure_applies_only_the_difference) {
+  auto cfg = base_config();
+  cfg.streams = {{"alerts/fire", "", iotmp::mqtt_scope::publish, 0, false, config::payload_format::string},
+                 {"cmd/x", "", iotmp::mqtt_scope::subscribe, 0, false, config::payload_format::string}};
+  r.configure(cfg);
+  const auto starts = accept_streams(server.authenticate());
+  ASSERT_EQ(starts.size(), 2u);
+  r.on_local_message("sensors/temp", "21", false);
+
+  auto next = cfg;
+  next.resources.push_back({"humidity", "sensors/hum", "", config::payload_format::number, 0, false});
+  next.resources.erase(next.resources.begin() + 3);  // "relay" goes
+  next.streams[1].qos = 1;                           // the subscribe stream changes
+  r.reconfigure(next);
+  const auto frames = server.sent();
+  ASSERT_EQ(frames.size(), 2u) << "only the changed stream is reopened";
+  // The new one opens first, so that what waits for the old one can move over.
+  EXPECT_EQ(frames[0].type, message_type::start_stream);
+  EXPECT_EQ(frames[0].parameters, starts[1].parameters);
+  EXPECT_EQ(frames[1], (message{message_type::stop_stream, starts[1].stream_id, {}, {}, {}}));
+
+  server.send({message_type::run, 1, {}, {}, value("temperature")});
+  EXPECT_EQ(server.sent().at(0).payload, value(21)) << "the cached value survives";
+  r.on_local_message("sensors/hum", "48", false);
+  server.send({message_type::run, 2, {}, {}, value("humidity")});
+  EXPECT_EQ(server.sent().at(0).payload, value(48)) << "the new resource works at once";
+  server.send({message_type::run, 3, {}, value("ON"), value("relay")});
+  EXPECT_EQ(server.sent().at(0).type, message_type::error) << "the removed one is gone";
+  r.on_local_message("alerts/fire", "still open", false);
+  EXPECT_EQ(server.sent().at(0).stream_id, starts[0].stream_id) << "the unchanged stream stayed open";
+}
+
+TEST_F(router_test, reconfigure_moves_held_data_to_the_reopened_stream) {
+  auto cfg = base_config();
+  cfg.streams = {{"bulk", "", iotmp::mqtt_scope::publish, 0, false, config::payload_format::string}};
+  r.configure(cfg);
+  r.on_local_message("bulk", "1", false);  // cloud down: held
+  r.on_local_message("bulk", "2", false);
+  auto next = cfg;
+  next.streams[0].cloud = "gw1/bulk";
+  r.reconfigure(next);
+  EXPECT_EQ(r.stats().dropped, 0u);
+  const auto starts = accept_streams(server.authenticate());
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].resource, value("gw1/bulk"));
+  const auto data = server.sent();
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[0].payload, value("1"));
+  EXPECT_EQ(data[1].payload, value("2"));
+}
+
 }  // namespace

@@ -51,6 +51,10 @@ class router : public iotmp::session_observer {
 
   // Builds the maps, resources and streams of a configuration.
   void configure(const config::gateway_config& cfg);
+  // SIGHUP: applies only the difference. Unchanged resources keep their cached
+  // values, unchanged streams stay open; a changed stream is reopened and the
+  // data held for it moves to the new one.
+  void reconfigure(const config::gateway_config& next);
 
   // The filters the MQTT link must hold (deduplicated, highest QoS wins).
   std::vector<subscription> subscriptions() const;
@@ -95,6 +99,12 @@ class router : public iotmp::session_observer {
   void clear();
   void add_resource(const config::resource_config& rc);
   void add_stream(const config::stream_config& sc);
+  void retire(stream_binding& old);
+  void reindex();
+  // The stream of one concrete topic of a wildcard publish stream, opened on
+  // first use; 0 over the cap or when the cloud topic cannot be built.
+  iotmp::device_stream_id per_topic_stream(stream_binding& b, std::string_view topic,
+                                           const wildcard_values& captures);
   iotmp::device_stream_id open_stream(stream_binding& b, const iotmp::stream_request& request,
                                       std::string local_topic);
   void route_to_stream(stream_binding& b, std::string_view topic, const wildcard_values& captures,
