@@ -14,6 +14,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -69,12 +70,24 @@ class child_process {
   child_process(const child_process&) = delete;
   child_process& operator=(const child_process&) = delete;
 
-  void start(std::vector<std::string> argv) {
+  // extra_env: NAME=value entries added to (or overriding) this process's environment.
+  void start(std::vector<std::string> argv, std::vector<std::string> extra_env = {}) {
     stop();
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    if (::posix_spawnp(&pid_, args[0], nullptr, nullptr, args.data(), environ) != 0) {
+    std::vector<std::string> env_storage = std::move(extra_env);
+    std::vector<char*> env;
+    for (auto& e : env_storage) env.push_back(e.data());
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view entry(*e);
+      const auto name = entry.substr(0, entry.find('=') + 1);
+      bool overridden = false;
+      for (const auto& x : env_storage) overridden = overridden || std::string_view(x).starts_with(name);
+      if (!overridden) env.push_back(*e);
+    }
+    env.push_back(nullptr);
+    if (::posix_spawnp(&pid_, args[0], nullptr, nullptr, args.data(), env.data()) != 0) {
       pid_ = -1;
       throw std::runtime_error("cannot start " + argv[0]);
     }
