@@ -2,6 +2,8 @@
 
 #include <syslog.h>
 
+#include <utility>
+
 #include "iotmp_gateway/net/connector.hpp"
 #include "iotmp_gateway/net/tls_stream.hpp"
 
@@ -18,7 +20,8 @@ cloud_link::cloud_link(uv::loop& loop, link_config config, iotmp::session_config
       backoff_(config_.reconnect_min, config_.reconnect_max),
       session_timer_(uv::timer::create(loop)),
       reconnect_timer_(uv::timer::create(loop)),
-      flush_timer_(uv::timer::create(loop)) {
+      flush_timer_(uv::timer::create(loop)),
+      handshake_timer_(uv::timer::create(loop)) {
   if (config_.tls) {
     tls_ = net::tls_context::client({config_.ca_file, config_.insecure_skip_verify});
   }
@@ -39,6 +42,7 @@ cloud_link::~cloud_link() {
   session_timer_->close();
   reconnect_timer_->close();
   flush_timer_->close();
+  handshake_timer_->close();
 }
 
 void cloud_link::say(int priority, std::string_view text) const {
@@ -59,6 +63,7 @@ void cloud_link::stop() {
   running_ = false;
   reconnect_timer_->stop();
   session_timer_->stop();
+  handshake_timer_->stop();
   if (connecting_) {
     connecting_->cancel();
     connecting_.reset();
@@ -109,13 +114,25 @@ void cloud_link::connect_now() {
         auto* raw = tls.get();
         // Until the handshake is done, a close is a TLS failure (verify errors and all).
         tls->on_close([this](const net::status& reason) {
+          handshake_timer_->stop();
           stream_.reset();
           session_.on_closed();
           say(LOG_WARNING, "cloud " + reason.message);
           schedule_reconnect();
         });
-        tls->on_handshake([this, raw] { on_transport(raw->shared_from_this()); });
+        tls->on_handshake([this, raw] {
+          handshake_timer_->stop();
+          on_transport(raw->shared_from_this());
+        });
         stream_ = tls;
+        // The connector's timeout ends with TCP: a server that accepts and never
+        // answers the handshake would otherwise hold the link forever.
+        handshake_timer_->start(config_.connect_timeout, [this] {
+          if (stream_) std::exchange(stream_, nullptr)->close();
+          say(LOG_WARNING, "cloud " + endpoint() + ": TLS handshake not finished within " +
+                               std::to_string(config_.connect_timeout.count()) + " ms");
+          schedule_reconnect();
+        });
       });
   if (handlers_.on_state_change) handlers_.on_state_change();
 }

@@ -98,6 +98,7 @@ class cloud_link : public iotmp::session_observer {
   std::shared_ptr<uv::timer> session_timer_;
   std::shared_ptr<uv::timer> reconnect_timer_;
   std::shared_ptr<uv::timer> flush_timer_;
+  std::shared_ptr<uv::timer> handshake_timer_;
   bool running_ = false;
   bool flush_scheduled_ = false;
   bool authenticated_once_ = false;
