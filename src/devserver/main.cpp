@@ -81,33 +81,33 @@ int run(const ds::command_line& cl) {
     std::optional<ds::watcher> watch;
     watch.emplace(registry, cl.watches, print_line, log);
 
-    if (auto st = server.start(); !st.ok()) {
-      log(3, st.message);
-      status = exit_runtime;
-    } else {
-      std::vector<std::shared_ptr<iotgw::uv::signal>> signals;
-      auto stop = [&](int signum) {
-        log(6, std::string("stopping on ") + (signum == SIGINT ? "SIGINT" : "SIGTERM"));
-        watch.reset();
-        server.close();
-        for (auto& s : signals) s->close();
-      };
-      for (int signum : {SIGINT, SIGTERM}) {
-        auto s = iotgw::uv::signal::create(loop);
-        if (const int rc = s->start(signum, stop); rc != 0) {
-          log(3, std::string("cannot watch signals: ") + uv_strerror(rc));
-          status = exit_runtime;
-        }
-        signals.push_back(std::move(s));
+    // Signals are watched before the port opens: a test (or systemd) that sees
+    // the port listening may send SIGTERM at once, and must get a clean stop.
+    std::vector<std::shared_ptr<iotgw::uv::signal>> signals;
+    auto stop = [&](int signum) {
+      log(6, std::string("stopping on ") + (signum == SIGINT ? "SIGINT" : "SIGTERM"));
+      watch.reset();
+      server.close();
+      for (auto& s : signals) s->close();
+    };
+    for (int signum : {SIGINT, SIGTERM}) {
+      auto s = iotgw::uv::signal::create(loop);
+      if (const int rc = s->start(signum, stop); rc != 0) {
+        log(3, std::string("cannot watch signals: ") + uv_strerror(rc));
+        status = exit_runtime;
       }
-      if (status == exit_ok) {
+      signals.push_back(std::move(s));
+    }
+    if (status == exit_ok) {
+      if (auto st = server.start(); !st.ok()) {
+        log(3, st.message);
+        status = exit_runtime;
+      } else {
         // Runs until the signal handler closed everything.
         loop.run();
-      } else {
-        server.close();
-        for (auto& s : signals) s->close();
       }
     }
+    for (auto& s : signals) s->close();
     watch.reset();
     server.close();
   }
