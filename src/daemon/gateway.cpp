@@ -60,6 +60,13 @@ gateway::gateway(uv::loop& loop, config::gateway_config config, logger& log, std
 gateway::~gateway() {
   stop();
   for (auto& s : signals_) s->close();
+  // Left to the implicit member order, the router would die first and the cloud
+  // link's destructor (stop()) would then call into it (its downstream) and into
+  // on_state_change(), which reads router_: a use after free at every exit.
+  cloud_->set_downstream(nullptr);
+  router_.reset();
+  cloud_.reset();
+  mqtt_.reset();
 }
 
 void gateway::build_links() {
@@ -145,6 +152,7 @@ void gateway::apply(const config::gateway_config& next) {
     log_.log(LOG_INFO, "reload: connection settings changed, reconnecting");
     mqtt_->stop();
     cloud_->stop();
+    cloud_->set_downstream(nullptr);
     router_.reset();
     cloud_.reset();
     mqtt_.reset();
