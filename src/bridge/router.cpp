@@ -234,8 +234,28 @@ std::vector<subscription> router::subscriptions() const {
   for (const auto& b : streams_) {
     if (b->publishes) wanted[b->local.text()] = std::max(wanted[b->local.text()], b->cfg.qos);
   }
+  // Brokers may deliver a message once per matching subscription (mosquitto 2
+  // does), and each copy would be routed again: a filter covered by another one
+  // is left out, its QoS going to the covering filter.
+  std::vector<std::string> wildcards;
+  for (const auto& [filter, qos] : wanted) {
+    if (filter.find_first_of("+#") != std::string::npos) wildcards.push_back(filter);
+  }
   std::vector<subscription> out;
-  for (auto& [filter, qos] : wanted) out.push_back({filter, qos});
+  for (const auto& [filter, qos] : wanted) {
+    const bool covered = std::any_of(wildcards.begin(), wildcards.end(), [&](const auto& w) {
+      // Equivalent filters ("#" and "+/#"): the first in order stays.
+      return w != filter && filter_covers(w, filter) && (!filter_covers(filter, w) || w < filter);
+    });
+    if (covered) continue;
+    unsigned q = qos;
+    if (filter.find_first_of("+#") != std::string::npos) {
+      for (const auto& [other, other_qos] : wanted) {
+        if (other != filter && filter_covers(filter, other)) q = std::max(q, other_qos);
+      }
+    }
+    out.push_back({filter, q});
+  }
   return out;
 }
 

@@ -148,4 +148,19 @@ bool valid_topic_name(std::string_view topic) {
          topic.find_first_of(std::string_view("+#\0", 3)) == std::string_view::npos;
 }
 
+bool filter_covers(std::string_view outer, std::string_view inner) {
+  const auto o = split_levels(outer);
+  const auto i = split_levels(inner);
+  // A leading wildcard does not match '$' topics, which a literal level may name.
+  if ((o[0] == "+" || o[0] == "#") && !i[0].empty() && i[0][0] == '$') return false;
+  for (std::size_t k = 0;; ++k) {
+    if (k == o.size()) return k == i.size();
+    if (o[k] == "#") return true;  // the rest, whatever it is ("a/#" also takes "a")
+    if (k == i.size()) return false;
+    if (i[k] == "#") return false;  // inner takes more levels than this one level
+    if (o[k] == "+") continue;
+    if (i[k] == "+" || o[k] != i[k]) return false;
+  }
+}
+
 }  // namespace iotgw::bridge

@@ -291,6 +291,21 @@ TEST_F(router_test, subscriptions_cover_reads_and_publish_streams) {
                                                            {"zigbee2mqtt/+", 1}}));
 }
 
+TEST_F(router_test, overlapping_filters_are_subscribed_once) {
+  // mosquitto 2 delivers a message once per matching subscription: each copy
+  // would be routed (and streamed) again.
+  auto cfg = base_config();
+  cfg.resources.push_back({"fire", "alerts/fire", "", config::payload_format::auto_detect, 0, false});
+  cfg.resources.push_back({"any", "zigbee2mqtt/kitchen", "", config::payload_format::auto_detect, 0, false});
+  cfg.streams = {{"alerts/#", "", iotmp::mqtt_scope::publish, 0, false, config::payload_format::auto_detect},
+                 {"+/temp", "", iotmp::mqtt_scope::publish, 2, false, config::payload_format::auto_detect}};
+  r.configure(cfg);
+  EXPECT_EQ(r.subscriptions(), (std::vector<subscription>{{"+/temp", 2},
+                                                           {"alerts/#", 1},
+                                                           {"lamp/state", 1},
+                                                           {"zigbee2mqtt/+", 1}}));
+}
+
 TEST_F(router_test, held_data_is_bounded_oldest_first) {
   auto cfg = base_config();
   cfg.streams = {{"bulk", "", iotmp::mqtt_scope::publish, 0, false, config::payload_format::string}};

@@ -72,4 +72,24 @@ TEST(topic_name, publishable_topics) {
   EXPECT_FALSE(valid_topic_name("a/#"));
 }
 
+TEST(topic_filter, covers) {
+  EXPECT_TRUE(filter_covers("a/#", "a/b"));
+  EXPECT_TRUE(filter_covers("a/#", "a"));
+  EXPECT_TRUE(filter_covers("a/#", "a/+/c"));
+  EXPECT_TRUE(filter_covers("a/#", "a/#"));
+  EXPECT_TRUE(filter_covers("a/+", "a/b"));
+  EXPECT_TRUE(filter_covers("+/+", "a/+"));
+  EXPECT_TRUE(filter_covers("#", "a/b/c"));
+  EXPECT_TRUE(filter_covers("a/b", "a/b"));
+  EXPECT_FALSE(filter_covers("a/+", "a/#"));
+  EXPECT_FALSE(filter_covers("a/+", "a"));
+  EXPECT_FALSE(filter_covers("a/+", "a/b/c"));
+  EXPECT_FALSE(filter_covers("a/+/#", "a"));
+  EXPECT_FALSE(filter_covers("a/b", "a/+"));
+  EXPECT_FALSE(filter_covers("a/b", "a/b/c"));
+  EXPECT_FALSE(filter_covers("#", "$SYS/x"));
+  EXPECT_FALSE(filter_covers("+/x", "$SYS/x"));
+  EXPECT_TRUE(filter_covers("$SYS/#", "$SYS/x"));
+}
+
 }  // namespace

@@ -46,4 +46,8 @@ std::optional<std::string> fill_placeholders(std::string_view resource_pattern,
 // True for a valid topic name to publish to: non-empty, no wildcards, no NUL.
 bool valid_topic_name(std::string_view topic);
 
+// True when every topic that the filter `inner` matches is also matched by the
+// filter `outer` (both valid filters); a filter covers itself.
+bool filter_covers(std::string_view outer, std::string_view inner);
+
 }  // namespace iotgw::bridge
