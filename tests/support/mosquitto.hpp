@@ -28,7 +28,8 @@ class mosquitto_broker {
   }
 
   void start() {
-    process_.start({"mosquitto", "-c", (dir_ / "mosquitto.conf").string()});
+    process_.start({"mosquitto", "-c", (dir_ / "mosquitto.conf").string()}, {},
+                   (dir_ / "mosquitto.log").string());
     if (!wait_for([&] { return port_accepts(port_) || !process_.running(); }) || !process_.running()) {
       throw std::runtime_error("mosquitto did not start on port " + std::to_string(port_));
     }

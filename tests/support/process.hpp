@@ -2,6 +2,7 @@
 // their PID (SIGTERM, then SIGKILL after a deadline), never left behind.
 #pragma once
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -71,7 +72,10 @@ class child_process {
   child_process& operator=(const child_process&) = delete;
 
   // extra_env: NAME=value entries added to (or overriding) this process's environment.
-  void start(std::vector<std::string> argv, std::vector<std::string> extra_env = {}) {
+  // output: a file for the child's stdout and stderr, so that a child orphaned by
+  // a crashed test does not hold ctest's pipe open (empty: inherit ours).
+  void start(std::vector<std::string> argv, std::vector<std::string> extra_env = {},
+             const std::string& output = {}) {
     stop();
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
@@ -87,7 +91,15 @@ class child_process {
       if (!overridden) env.push_back(*e);
     }
     env.push_back(nullptr);
-    if (::posix_spawnp(&pid_, args[0], nullptr, nullptr, args.data(), env.data()) != 0) {
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    if (!output.empty()) {
+      ::posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    }
+    const int rc = ::posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), env.data());
+    ::posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
       pid_ = -1;
       throw std::runtime_error("cannot start " + argv[0]);
     }
