@@ -242,7 +242,10 @@ std::vector<subscription> router::subscriptions() const {
     if (filter.find_first_of("+#") != std::string::npos) wildcards.push_back(filter);
   }
   std::vector<subscription> out;
-  for (const auto& [filter, qos] : wanted) {
+  for (const auto& entry : wanted) {
+    // Named, not a structured binding: clang 14 cannot capture those in a lambda.
+    const std::string& filter = entry.first;
+    const unsigned qos = entry.second;
     const bool covered = std::any_of(wildcards.begin(), wildcards.end(), [&](const auto& w) {
       // Equivalent filters ("#" and "+/#"): the first in order stays.
       return w != filter && filter_covers(w, filter) && (!filter_covers(filter, w) || w < filter);
