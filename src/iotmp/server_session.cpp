@@ -231,8 +231,8 @@ void server_session::handle_answer(const message_view& m) {
     observer_.on_answer(sid, make_answer());
     return;
   }
-  if (auto it = streams_.find(sid); it != streams_.end() && !it->second.acknowledged) {
-    it->second.acknowledged = true;
+  if (auto it = streams_.find(sid); it != streams_.end() && it->second.unanswered_starts > 0) {
+    --it->second.unanswered_starts;
     if (!ok) streams_.erase(it);
     observer_.on_stream_started(sid, ok, make_answer());
     return;
@@ -429,7 +429,7 @@ std::optional<std::uint16_t> server_session::start_stream(
   if (!is_open()) return std::nullopt;
   const auto sid = allocate_sid();
   if (!sid) return std::nullopt;
-  server_stream s{std::string(resource), interval_ms, false};
+  server_stream s{std::string(resource), interval_ms, 1};
   if (!send_start(*sid, s)) return std::nullopt;
   streams_.emplace(*sid, std::move(s));
   return sid;
@@ -440,7 +440,7 @@ bool server_session::restart_stream(std::uint16_t sid, std::optional<std::uint32
   if (!is_open() || it == streams_.end()) return false;
   server_stream s = it->second;
   s.interval_ms = interval_ms;
-  s.acknowledged = false;
+  ++s.unanswered_starts;
   if (!send_start(sid, s)) return false;
   it->second = std::move(s);
   return true;

@@ -515,6 +515,20 @@ TEST_F(server_session_test, ids_allocated_while_a_device_stream_is_decided_avoid
 
 // ---------------------------------------------------------------- server-opened streams
 
+TEST_F(server_session_test, a_restart_before_the_first_answer_gets_both_answers) {
+  opts.first_stream_id = 0x0101;
+  open(opts);
+  ASSERT_EQ(s->start_stream("temperature", 6000), 0x0101);
+  ASSERT_TRUE(s->restart_stream(0x0101, 3000));  // before the first START's answer
+  (void)s->take_output();
+  feed(*s, frame(ok(0x0101)));
+  feed(*s, frame(error(0x0101)));  // the re-START is refused
+  ASSERT_EQ(obs.started.size(), 2u) << "each START's answer is reported";
+  EXPECT_TRUE(std::get<1>(obs.started[0]));
+  EXPECT_FALSE(std::get<1>(obs.started[1]));
+  EXPECT_FALSE(s->has_stream(0x0101)) << "a refused START ends the stream";
+}
+
 TEST_F(server_session_test, interval_stream_start_restart_stop) {
   opts.first_stream_id = 0x0101;
   open(opts);

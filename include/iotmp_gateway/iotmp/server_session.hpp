@@ -214,7 +214,9 @@ class server_session {
   struct server_stream {
     std::string resource;
     std::optional<std::uint32_t> interval_ms;
-    bool acknowledged = false;  // the OK/ERROR for the latest START has arrived
+    // STARTs sent and not yet answered: a re-START may go out before the
+    // previous START's answer, and each answer must still be reported.
+    std::uint32_t unanswered_starts = 0;
   };
 
   void dispatch(const message_view& m);
