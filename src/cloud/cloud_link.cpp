@@ -169,6 +169,11 @@ void cloud_link::pump() {
       drop("write failed: " + st.message, LOG_WARNING);
       return;
     }
+    // Producers stopped on a full batch, not on the socket: now that the batch
+    // is written, they may go on (the next batch goes out at the end of the turn).
+    if (session_.take_output_full() && running_ && session_.writable() && handlers_.on_writable) {
+      handlers_.on_writable();
+    }
   }
   session_timer_->stop();
   if (const auto deadline = session_.next_deadline()) {

@@ -419,6 +419,10 @@ send_status device_session::send_stream_data(device_stream_id id, byte_view pson
     return send_status::not_open;
   }
   if (!writable_) return send_status::would_block;
+  if (output_.size() >= config_.max_pending_output) {
+    output_full_ = true;
+    return send_status::would_block;
+  }
   const std::size_t before = output_.size();
   if (encode_stream_data(*it->second.sid, pson_payload, output_) != codec_error::none) {
     return send_status::too_large;

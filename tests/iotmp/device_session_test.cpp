@@ -462,6 +462,25 @@ TEST_F(device_session_test, a_full_socket_pushes_back) {
             send_status::too_large);
 }
 
+// Within one loop turn the driver has not written yet, so the writable flag
+// cannot stop a burst: the pending output has its own bound, and the driver
+// learns (once) that producers stopped on it.
+TEST_F(device_session_test, a_full_batch_pushes_back_before_the_driver_writes) {
+  connect_and_authenticate();
+  const auto id = session.add_device_stream(value("t"), value(object{}));
+  server_sends({message_type::ok, single_sent().stream_id, {}, {}, {}});
+  sent();
+  const auto chunk = iotgw::pson::encode(value(std::string(10000, 'x')));
+  for (int i = 0; i < 1000 && session.send_stream_data(id, chunk) == send_status::sent; ++i) {
+  }
+  EXPECT_GE(session.output().size(), session.config().max_pending_output);
+  EXPECT_LT(session.output().size(), session.config().max_pending_output + 10100);
+  EXPECT_TRUE(session.take_output_full());
+  EXPECT_FALSE(session.take_output_full());
+  sent();  // the driver took the batch
+  EXPECT_EQ(session.send_stream_data(id, chunk), send_status::sent);
+}
+
 TEST_F(device_session_test, server_calls_in_both_layouts) {
   connect_and_authenticate();
   const value record(object{{"humidity", 65}, {"temperature", 22.5}});

@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "iotmp_gateway/iotmp/frame_decoder.hpp"
@@ -35,6 +36,12 @@ struct session_config {
   std::chrono::seconds keepalive{60};
   // How long the server may take to answer CONNECT.
   std::chrono::seconds auth_timeout{15};
+  // Stream data the driver has not taken yet (output()) stops here within one
+  // loop turn: the writable flag only changes when the driver writes, so a
+  // big batch of local messages would otherwise pile up in output() past the
+  // stream's hard limit (the whole write is then refused and the connection
+  // dropped with the data).
+  std::size_t max_pending_output = 256 * 1024;
   server_run_layout run_layout = server_run_layout::linux_client;
 };
 
@@ -92,6 +99,9 @@ class device_session {
   // The driver's write queue is over (false) or back under (true) its high-water mark.
   void set_writable(bool writable) noexcept { writable_ = writable; }
   bool writable() const noexcept { return writable_; }
+  // True once if send_stream_data() said would_block because output() was
+  // full (not the driver's queue): the driver resumes producers after taking it.
+  bool take_output_full() noexcept { return std::exchange(output_full_, false); }
 
   session_state state() const noexcept { return state_; }
   const session_stats& stats() const noexcept { return stats_; }
@@ -163,6 +173,7 @@ class device_session {
   frame_decoder decoder_;
   byte_buffer output_;
   bool writable_ = true;
+  bool output_full_ = false;
   std::function<void()> output_listener_;
   session_stats stats_;
   std::optional<std::uint16_t> connect_sid_;
