@@ -50,7 +50,11 @@ router::router(iotmp::device_session& session, iotmp::resource_registry& registr
       version_(std::move(version)),
       now_(std::move(now)),
       started_(now_()),
-      gateway_(std::make_shared<gateway_resource>(*this)) {
+      gateway_(std::make_shared<gateway_resource>(*this)),
+      own_spool_(std::make_unique<spool::spool>(
+          spool::options{"", max_held_bytes, std::chrono::seconds(7 * 24 * 3600), std::chrono::milliseconds(1000), 1000,
+                         max_held_bytes, 0})),
+      spool_(own_spool_.get()) {
   registry_.add("$gateway", gateway_);
 }
 
@@ -71,8 +75,7 @@ void router::clear() {
   exact_publish_.clear();
   wildcard_publish_.clear();
   routes_.clear();
-  held_.clear();
-  held_bytes_ = 0;
+  // Spooled data stays: it belongs to cloud topics, not to these objects.
   topic_streams_ = 0;
 }
 
@@ -82,6 +85,7 @@ void router::configure(const config::gateway_config& cfg) {
   for (const auto& rc : cfg.resources) add_resource(rc);
   for (const auto& sc : cfg.streams) add_stream(sc);
   reindex();
+  reopen_spooled();
 }
 
 void router::reconfigure(const config::gateway_config& next) {
@@ -121,6 +125,7 @@ void router::reconfigure(const config::gateway_config& next) {
   }
   for (auto& old : gone) retire(*old);
   reindex();
+  reopen_spooled();
 }
 
 void router::retire(stream_binding& old) {
@@ -134,23 +139,23 @@ void router::retire(stream_binding& old) {
     if (route != routes_.end() && !route->second.local_topic.empty() && !route->second.refused) {
       --topic_streams_;
     }
-    if (auto held = held_.find(id); held != held_.end()) {
+    const auto q = route != routes_.end() ? route->second.queue : spool::spool::no_queue;
+    if (q != spool::spool::no_queue && !spool_->empty(q) && !queue_shared(q, id)) {
       iotmp::device_stream_id target = 0;
-      if (successor != nullptr && route != routes_.end() && route->second.publish) {
+      if (successor != nullptr) {
         if (!successor->local.has_wildcards()) {
           target = successor->publish_id;
         } else if (successor->local.match(route->second.local_topic, &captures_)) {
           target = per_topic_stream(*successor, route->second.local_topic, captures_);
         }
       }
-      if (target != 0) {
-        auto& queue = held_[target];
-        for (auto& m : held->second) queue.push_back(std::move(m));
+      const auto target_route = routes_.find(target);
+      if (target != 0 && target_route != routes_.end()) {
+        // A different cloud topic is a different queue: the entries move, in order.
+        spool_->move_all(q, target_route->second.queue);
       } else {
-        for (const auto& m : held->second) held_bytes_ -= m.payload.size();
-        counters_.dropped += held->second.size();
+        spool_->drop_all(q);
       }
-      held_.erase(id);
     }
     routes_.erase(id);
     session_.remove_device_stream(id);
@@ -200,7 +205,7 @@ void router::add_stream(const config::stream_config& sc) {
     // One stream (or two in the event scheme for `both`) on the configured topic.
     for (const auto& request :
          iotmp::mqtt_stream_requests(scheme, b->cloud.text(), sc.scope, sc.qos, sc.retained)) {
-      const auto id = open_stream(*b, request, {});
+      const auto id = open_stream(*b, request, {}, b->cloud.text());
       if (request.scope != iotmp::mqtt_scope::subscribe) b->publish_id = id;
     }
   } else if (b->subscribes) {
@@ -209,20 +214,47 @@ void router::add_stream(const config::stream_config& sc) {
     for (const auto& request : iotmp::mqtt_stream_requests(scheme, b->cloud.text(),
                                                            iotmp::mqtt_scope::subscribe, sc.qos,
                                                            false)) {
-      open_stream(*b, request, {});
+      open_stream(*b, request, {}, b->cloud.text());
     }
   }
   streams_.push_back(std::move(b));
 }
 
 iotmp::device_stream_id router::open_stream(stream_binding& b, const iotmp::stream_request& request,
-                                            std::string local_topic) {
+                                            std::string local_topic, std::string_view cloud_topic) {
   const auto id = session_.add_device_stream(request.resource, request.parameters);
-  routes_[id] = stream_route{&b, request.scope != iotmp::mqtt_scope::subscribe,
-                             request.scope != iotmp::mqtt_scope::publish, false,
-                             std::move(local_topic)};
+  const bool publish = request.scope != iotmp::mqtt_scope::subscribe;
+  // Keyed by the cloud topic: the same queue is found again after a restart.
+  routes_[id] = stream_route{&b, publish, request.scope != iotmp::mqtt_scope::publish, false,
+                             std::move(local_topic),
+                             publish ? spool_->queue(cloud_topic) : spool::spool::no_queue};
   b.ids.push_back(id);
   return id;
+}
+
+void router::reopen_spooled() {
+  for (const auto& key : spool_->waiting_keys()) {
+    const auto q = spool_->queue(key);
+    if (queue_shared(q, 0)) continue;
+    for (auto* b : wildcard_publish_) {
+      if (!b->cloud.match(key, &captures_)) continue;
+      const auto local = b->local.fill(captures_);
+      if (local && per_topic_stream(*b, *local, captures_) != 0) break;
+    }
+  }
+}
+
+bool router::queue_shared(spool::spool::queue_id q, iotmp::device_stream_id except) const {
+  for (const auto& [id, route] : routes_) {
+    if (id != except && route.queue == q) return true;
+  }
+  return false;
+}
+
+void router::absorb_spool_drops() const noexcept {
+  const auto dropped = spool_->stats().dropped();
+  counters_.dropped += dropped - spool_drops_seen_;
+  spool_drops_seen_ = dropped;
 }
 
 std::vector<subscription> router::subscriptions() const {
@@ -316,11 +348,12 @@ void router::route_to_stream(stream_binding& b, std::string_view topic,
     ++counters_.dropped;  // over the cap (or no cloud topic for it): counted, not sent
     return;
   }
-  if (routes_.at(id).refused) {
+  const auto& route = routes_.at(id);
+  if (route.refused) {
     ++counters_.dropped;
     return;
   }
-  send_or_hold(id, payload);
+  send_or_hold(id, route.queue, payload);
 }
 
 iotmp::device_stream_id router::per_topic_stream(stream_binding& b, std::string_view topic,
@@ -332,16 +365,16 @@ iotmp::device_stream_id router::per_topic_stream(stream_binding& b, std::string_
                                                    iotmp::mqtt_scope::publish, b.cfg.qos,
                                                    b.cfg.retained)
                            .front();
-  const auto id = open_stream(b, request, std::string(topic));
+  const auto id = open_stream(b, request, std::string(topic), *cloud_topic);
   b.per_topic.emplace(std::string(topic), id);
   ++topic_streams_;
   return id;
 }
 
-void router::send_or_hold(iotmp::device_stream_id id, const byte_buffer& payload) {
-  auto held = held_.find(id);
+void router::send_or_hold(iotmp::device_stream_id id, spool::spool::queue_id q,
+                          const byte_buffer& payload) {
   // Order per stream: nothing overtakes what already waits.
-  if (held == held_.end() || held->second.empty()) {
+  if (spool_->empty(q)) {
     switch (session_.send_stream_data(id, payload)) {
       case iotmp::send_status::sent: return;
       case iotmp::send_status::too_large: ++counters_.dropped; return;
@@ -349,53 +382,35 @@ void router::send_or_hold(iotmp::device_stream_id id, const byte_buffer& payload
       case iotmp::send_status::would_block: break;
     }
   }
-  if (payload.size() > max_held_bytes) {
-    ++counters_.dropped;
-    return;
-  }
-  held_[id].push_back(held_message{next_sequence_++, payload});
-  held_bytes_ += payload.size();
-  ++counters_.spooled;
-  while (held_bytes_ > max_held_bytes) drop_oldest_held();
-}
-
-void router::drop_oldest_held() {
-  auto oldest = held_.end();
-  for (auto it = held_.begin(); it != held_.end(); ++it) {
-    if (it->second.empty()) continue;
-    if (oldest == held_.end() || it->second.front().sequence < oldest->second.front().sequence) {
-      oldest = it;
-    }
-  }
-  if (oldest == held_.end()) return;
-  held_bytes_ -= oldest->second.front().payload.size();
-  oldest->second.pop_front();
-  ++counters_.dropped;
+  // Stream not open, or the socket over its high-water mark: to the spool
+  // rather than growing memory. A refusal (too large) is counted by the spool.
+  if (spool_->append(q, payload)) ++counters_.spooled;
 }
 
 void router::flush(iotmp::device_stream_id id) {
-  auto it = held_.find(id);
-  if (it == held_.end()) return;
-  auto& queue = it->second;
-  while (!queue.empty()) {
-    const auto status = session_.send_stream_data(id, queue.front().payload);
+  const auto route = routes_.find(id);
+  if (route == routes_.end() || route->second.queue == spool::spool::no_queue) return;
+  const auto q = route->second.queue;
+  while (const byte_buffer* payload = spool_->front(q)) {
+    const auto status = session_.send_stream_data(id, *payload);
     if (status == iotmp::send_status::not_open || status == iotmp::send_status::would_block) break;
     if (status == iotmp::send_status::too_large) ++counters_.dropped;
-    held_bytes_ -= queue.front().payload.size();
-    queue.pop_front();
+    // In the session's output now, which the cloud link writes to the socket
+    // before the spool's cursor goes to disk (uv_driver orders the two).
+    spool_->pop(q);
   }
-  if (queue.empty()) held_.erase(it);
 }
 
 void router::on_writable() {
-  std::vector<iotmp::device_stream_id> ids;
-  ids.reserve(held_.size());
-  for (const auto& [id, queue] : held_) ids.push_back(id);
+  std::vector<std::pair<std::uint64_t, iotmp::device_stream_id>> waiting;
+  for (const auto& [id, route] : routes_) {
+    if (route.queue == spool::spool::no_queue || spool_->empty(route.queue)) continue;
+    if (!session_.device_stream_open(id)) continue;
+    waiting.emplace_back(spool_->front_sequence(route.queue), id);
+  }
   // Oldest data first across streams, so a long queue does not starve the others.
-  std::sort(ids.begin(), ids.end(), [&](auto a, auto b) {
-    return held_.at(a).front().sequence < held_.at(b).front().sequence;
-  });
-  for (auto id : ids) {
+  std::sort(waiting.begin(), waiting.end());
+  for (const auto& [sequence, id] : waiting) {
     if (!session_.writable()) return;
     flush(id);
   }
@@ -414,10 +429,8 @@ void router::on_device_stream_refused(iotmp::device_stream_id id) {
   if (!route->second.refused && !route->second.local_topic.empty()) --topic_streams_;
   route->second.refused = true;
   // Nothing can carry what waits for it.
-  if (auto held = held_.find(id); held != held_.end()) {
-    for (const auto& m : held->second) held_bytes_ -= m.payload.size();
-    counters_.dropped += held->second.size();
-    held_.erase(held);
+  if (route->second.queue != spool::spool::no_queue && !queue_shared(route->second.queue, id)) {
+    spool_->drop_all(route->second.queue);
   }
 }
 
@@ -467,9 +480,14 @@ pson::value router::gateway_status() const {
       {"mqtt_out", counters_.mqtt_out},
       {"cloud_in", s.frames_in},
       {"cloud_out", s.frames_out},
-      {"dropped", counters_.dropped + s.samples_skipped},
+      {"dropped", stats().dropped + s.samples_skipped},
       {"invalid", counters_.invalid},
       {"spooled", counters_.spooled},
+      // What the spool holds and dropped (full, older than max_age, refused stream).
+      {"spool_entries", spool_->entries()},
+      {"spool_bytes", spool_->payload_bytes()},
+      {"spool_dropped", spool_->stats().dropped()},
+      {"spool_on_disk", spool_->on_disk()},
       {"reconnects", counters_.reconnects},
       {"topic_streams", static_cast<std::uint64_t>(topic_streams_)},
   };

@@ -82,7 +82,7 @@ constexpr std::string_view mqtt_keys[] = {"uri",           "client_id", "usernam
 constexpr std::string_view mqtt_tls_keys[] = {"ca_file", "cert_file", "key_file"};
 constexpr std::string_view resource_keys[] = {"read", "write", "format", "qos", "retain"};
 constexpr std::string_view stream_keys[] = {"local", "cloud", "scope", "qos", "retained", "format"};
-constexpr std::string_view spool_keys[] = {"dir", "max_bytes", "max_age"};
+constexpr std::string_view spool_keys[] = {"dir", "max_bytes", "max_age", "sync_interval"};
 constexpr std::string_view log_keys[] = {"level"};
 
 constexpr forbidden_key cloud_secrets[] = {
@@ -885,6 +885,8 @@ class loader {
         if (auto v = size(f)) sp.max_bytes = *v;
       } else if (f.name == "max_age") {
         if (auto v = duration(f, 1, std::nullopt)) sp.max_age = *v;
+      } else if (f.name == "sync_interval") {
+        if (auto v = duration(f, 0, 3600)) sp.sync_interval = *v;
       }
     }
   }

@@ -46,6 +46,15 @@ iotmp::session_config session_config_of(const config::gateway_config& c) {
 
 int max_priority_of(config::log_level level) { return static_cast<int>(level); }
 
+spool::options spool_options_of(const config::gateway_config& c) {
+  spool::options o;
+  o.dir = c.spool.dir;
+  o.max_bytes = c.spool.max_bytes;
+  o.max_age = c.spool.max_age;
+  o.sync_interval = c.spool.sync_interval;
+  return o;
+}
+
 }  // namespace
 
 gateway::gateway(uv::loop& loop, config::gateway_config config, logger& log, std::string version)
@@ -54,6 +63,8 @@ gateway::gateway(uv::loop& loop, config::gateway_config config, logger& log, std
       log_(log),
       version_(std::move(version)),
       notifier_(loop) {
+  spool_ = std::make_unique<spool::spool>(spool_options_of(config_), log_.sink());
+  spool_driver_ = std::make_unique<spool::uv_driver>(loop_, *spool_);
   build_links();
 }
 
@@ -67,6 +78,8 @@ gateway::~gateway() {
   router_.reset();
   cloud_.reset();
   mqtt_.reset();
+  spool_driver_.reset();  // flushes and syncs what is left
+  spool_.reset();
 }
 
 void gateway::build_links() {
@@ -88,6 +101,7 @@ void gateway::build_links() {
   cloud_ = std::make_unique<cloud::cloud_link>(loop_, cloud_config_of(config_),
                                                session_config_of(config_), registry_, std::move(ch));
   router_ = std::make_unique<bridge::router>(cloud_->session(), registry_, *mqtt_, version_);
+  router_->use_spool(*spool_);
   cloud_->set_downstream(router_.get());
   router_->configure(config_);
   mqtt_->set_subscriptions(router_->subscriptions());
@@ -121,6 +135,8 @@ void gateway::stop() {
   log_.log(LOG_INFO, "stopping");
   mqtt_->stop();   // retained "offline", then disconnect (bounded)
   cloud_->stop();  // what was produced goes out, then the socket closes
+  // SIGTERM while the cloud is down: everything spooled is on disk for the next start.
+  spool_->flush_and_sync();
   for (auto& s : signals_) s->close();
   signals_.clear();
   loop_.stop();
@@ -147,6 +163,13 @@ void gateway::apply(const config::gateway_config& next) {
   }
   const bool links_changed = next.cloud != config_.cloud || next.mqtt != config_.mqtt;
   log_.set_max_priority(max_priority_of(next.log));
+  if (next.spool != config_.spool) {
+    // The limits apply at once; the files stay where they are until a restart.
+    spool_->set_limits(next.spool.max_bytes, next.spool.max_age);
+    if (next.spool.dir != config_.spool.dir || next.spool.sync_interval != config_.spool.sync_interval) {
+      log_.log(LOG_WARNING, "reload: spool.dir and spool.sync_interval take effect at the next start");
+    }
+  }
   if (links_changed) {
     // The sessions' own settings changed: rebuild them (both reconnect).
     log_.log(LOG_INFO, "reload: connection settings changed, reconnecting");

@@ -53,6 +53,7 @@ TEST(defaults, are_exactly_those_of_spec_section_3) {
   EXPECT_EQ(c.spool.dir, "/var/lib/iotmp-gateway");
   EXPECT_EQ(c.spool.max_bytes, 64ull << 20);
   EXPECT_EQ(c.spool.max_age, 7 * 24h);
+  EXPECT_EQ(c.spool.sync_interval, 1s);
   EXPECT_EQ(c.log, log_level::info);
 }
 
@@ -319,6 +320,9 @@ TEST(units, sizes_and_durations_in_the_file) {
   EXPECT_EQ(c.spool.max_bytes, 512u * 1024);
   EXPECT_EQ(c.spool.max_age, 90min);
   EXPECT_EQ(must_parse(std::string(minimal) + "spool: {max_bytes: 4096}\n").spool.max_bytes, 4096u);
+  EXPECT_EQ(must_parse(std::string(minimal) + "spool: {sync_interval: 0}\n").spool.sync_interval, 0s)
+      << "0: fdatasync after every write";
+  EXPECT_EQ(must_parse(std::string(minimal) + "spool: {sync_interval: 5s}\n").spool.sync_interval, 5s);
   EXPECT_EQ(must_parse(std::string(minimal) + "spool: {max_bytes: \"2 GiB\"}\n").spool.max_bytes,
             2ull << 30);
   EXPECT_EQ(must_parse(std::string(minimal) + "  keepalive: 3600\n").cloud.keepalive, 3600s);

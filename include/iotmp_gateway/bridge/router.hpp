@@ -1,9 +1,10 @@
 // The router: local MQTT topics <-> cloud device resources and streams (SPEC §4).
-// Owns the topic maps, the latest-value cache, the MQTT-typed server streams and
-// the data held back while a stream is not open. Runs on the loop thread only.
+// Owns the topic maps, the latest-value cache and the MQTT-typed server streams;
+// stream data that cannot go now (stream not open, socket over its high-water
+// mark) waits in the spool (SPEC §7), one queue per cloud topic. Runs on the
+// loop thread only.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,7 @@
 #include "iotmp_gateway/bridge/topic.hpp"
 #include "iotmp_gateway/config/config.hpp"
 #include "iotmp_gateway/iotmp/device_session.hpp"
+#include "iotmp_gateway/spool/spool.hpp"
 
 namespace iotgw::bridge {
 
@@ -49,6 +51,10 @@ class router : public iotmp::session_observer {
   router(const router&) = delete;
   router& operator=(const router&) = delete;
 
+  // Where held-back stream data goes; before configure(). Without one the router
+  // holds up to max_held_bytes in memory. s must outlive the router.
+  void use_spool(spool::spool& s) noexcept { spool_ = &s; }
+
   // Builds the maps, resources and streams of a configuration.
   void configure(const config::gateway_config& cfg);
   // SIGHUP: applies only the difference. Unchanged resources keep their cached
@@ -69,15 +75,23 @@ class router : public iotmp::session_observer {
   void on_device_stream_refused(iotmp::device_stream_id id) override;
   void on_device_stream_data(iotmp::device_stream_id id, const pson::value& data) override;
 
-  counters& stats() noexcept { return counters_; }
-  const counters& stats() const noexcept { return counters_; }
+  // `dropped` includes what the spool dropped (full, too old, refused).
+  counters& stats() noexcept {
+    absorb_spool_drops();
+    return counters_;
+  }
+  const counters& stats() const noexcept {
+    absorb_spool_drops();
+    return counters_;
+  }
   // The value of the built-in $gateway resource.
   pson::value gateway_status() const;
 
   std::size_t topic_stream_count() const noexcept { return topic_streams_; }
-  std::size_t held_back_bytes() const noexcept { return held_bytes_; }
+  std::size_t held_back_bytes() const noexcept { return spool_->payload_bytes(); }
+  spool::spool& held_back() noexcept { return *spool_; }
 
-  // What stream data may wait in memory while its stream is not open.
+  // What stream data may wait in memory without a spool on disk.
   static constexpr std::size_t max_held_bytes = 4 * 1024 * 1024;
 
  private:
@@ -90,10 +104,7 @@ class router : public iotmp::session_observer {
     bool subscribe;  // carries cloud -> local data
     bool refused = false;
     std::string local_topic;  // per-topic streams of a wildcard publish stream
-  };
-  struct held_message {
-    std::uint64_t sequence;
-    byte_buffer payload;
+    spool::spool::queue_id queue = spool::spool::no_queue;  // publish: by cloud topic
   };
 
   void clear();
@@ -106,12 +117,16 @@ class router : public iotmp::session_observer {
   iotmp::device_stream_id per_topic_stream(stream_binding& b, std::string_view topic,
                                            const wildcard_values& captures);
   iotmp::device_stream_id open_stream(stream_binding& b, const iotmp::stream_request& request,
-                                      std::string local_topic);
+                                      std::string local_topic, std::string_view cloud_topic);
+  // Streams for spooled data of an earlier run: per-topic streams of wildcard
+  // publish streams are otherwise opened only when the local topic appears.
+  void reopen_spooled();
+  bool queue_shared(spool::spool::queue_id q, iotmp::device_stream_id except) const;
+  void absorb_spool_drops() const noexcept;
   void route_to_stream(stream_binding& b, std::string_view topic, const wildcard_values& captures,
                        const byte_buffer& payload);
-  void send_or_hold(iotmp::device_stream_id id, const byte_buffer& payload);
+  void send_or_hold(iotmp::device_stream_id id, spool::spool::queue_id q, const byte_buffer& payload);
   void flush(iotmp::device_stream_id id);
-  void drop_oldest_held();
   void deliver_locally(stream_binding& b, const pson::value& data);
   const byte_buffer* converted(std::string_view payload, payload_format format);
 
@@ -121,7 +136,8 @@ class router : public iotmp::session_observer {
   std::string version_;
   clock_fn now_;
   iotmp::time_point started_;
-  counters counters_;
+  // Mutable: the const readers fold in the spool's drops first.
+  mutable counters counters_;
 
   config::gateway_config config_;
   std::vector<std::shared_ptr<topic_resource>> resources_;
@@ -135,9 +151,9 @@ class router : public iotmp::session_observer {
   std::unordered_map<iotmp::device_stream_id, stream_route> routes_;
   std::size_t topic_streams_ = 0;
 
-  std::unordered_map<iotmp::device_stream_id, std::deque<held_message>> held_;
-  std::size_t held_bytes_ = 0;
-  std::uint64_t next_sequence_ = 0;
+  std::unique_ptr<spool::spool> own_spool_;
+  spool::spool* spool_;
+  mutable std::uint64_t spool_drops_seen_ = 0;
 
   // Per-message scratch: each payload is converted at most once per format.
   std::array<byte_buffer, 5> scratch_;

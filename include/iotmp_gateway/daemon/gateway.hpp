@@ -14,6 +14,8 @@
 #include "iotmp_gateway/mqtt/link.hpp"
 #include "iotmp_gateway/net/uv_loop.hpp"
 #include "iotmp_gateway/net/uv_signal.hpp"
+#include "iotmp_gateway/spool/spool.hpp"
+#include "iotmp_gateway/spool/uv_driver.hpp"
 
 namespace iotgw::daemon {
 
@@ -39,6 +41,7 @@ class gateway {
   bridge::router& router() noexcept { return *router_; }
   cloud::cloud_link& cloud() noexcept { return *cloud_; }
   mqtt::link& mqtt() noexcept { return *mqtt_; }
+  spool::spool& spool() noexcept { return *spool_; }
 
   // "cloud: connected, mqtt: connected, 3 streams"
   std::string status_line() const;
@@ -54,6 +57,9 @@ class gateway {
   std::string version_;
   notifier notifier_;
   iotmp::resource_registry registry_;
+  // Outlives the router: a reload that rebuilds the links keeps what waits.
+  std::unique_ptr<spool::spool> spool_;
+  std::unique_ptr<spool::uv_driver> spool_driver_;
   std::unique_ptr<mqtt::link> mqtt_;
   std::unique_ptr<cloud::cloud_link> cloud_;
   std::unique_ptr<bridge::router> router_;
