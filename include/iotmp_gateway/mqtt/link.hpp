@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,7 @@
 namespace mqtt {
 class async_client;
 class iaction_listener;
+class message;
 }
 
 namespace iotgw::mqtt {
@@ -73,13 +75,19 @@ class link : public bridge::local_broker {
   void on_connected(bool reconnect);
   void on_connect_failed(std::string reason);
   void on_lost(std::string reason);
-  void subscribe(const bridge::subscription& s);
+  void subscribe(const std::vector<bridge::subscription>& subs);
+  void deliver_inbox();
+  void release_free_memory();
   void say(int priority, std::string_view text) const;
 
   uv::loop& loop_;
   link_config config_;
   link_handlers handlers_;
   mailbox mailbox_;
+  // Messages from Paho's thread, delivered in batches on the loop (link.cpp).
+  std::mutex inbox_mutex_;
+  std::vector<std::shared_ptr<const ::mqtt::message>> inbox_;  // guarded by inbox_mutex_
+  std::vector<std::shared_ptr<const ::mqtt::message>> batch_;  // loop thread only
   class connect_listener;
   std::unique_ptr<connect_listener> connect_listener_holder_;  // outlives client_
   ::mqtt::iaction_listener& connect_listener_;
@@ -89,6 +97,7 @@ class link : public bridge::local_broker {
   std::vector<bridge::subscription> subscriptions_;
   bridge::link_state state_ = bridge::link_state::disconnected;
   bool stopping_ = false;
+  std::size_t pending_subscribes_ = 0;  // SUBSCRIBEs without an answer yet
   std::uint64_t published_ = 0;
   std::uint64_t received_ = 0;
 };
