@@ -77,8 +77,8 @@ constexpr std::string_view cloud_keys[] = {"host",
                                            "reconnect",
                                            "mqtt_streams"};
 constexpr std::string_view reconnect_keys[] = {"min", "max"};
-constexpr std::string_view mqtt_keys[] = {"uri",           "client_id", "username",
-                                          "password_file", "tls",       "status_topic"};
+constexpr std::string_view mqtt_keys[] = {"uri", "client_id",    "username", "password_file",
+                                          "tls", "status_topic", "keepalive"};
 constexpr std::string_view mqtt_tls_keys[] = {"ca_file", "cert_file", "key_file"};
 constexpr std::string_view resource_keys[] = {"read", "write", "format", "qos", "retain"};
 constexpr std::string_view stream_keys[] = {"local", "cloud", "scope", "qos", "retained", "format"};
@@ -697,6 +697,8 @@ class loader {
           mqtt_tls(e);
         } else if (e.name == "status_topic") {
           if (auto v = topic(e, "status_topic", false)) m.status_topic = *v;
+        } else if (e.name == "keepalive") {
+          if (auto v = duration(e, 1, 3600)) m.keepalive = *v;
         }
       }
     }

@@ -20,6 +20,7 @@ mqtt::link_config mqtt_config_of(const config::gateway_config& c) {
   m.cert_file = c.mqtt.tls.cert_file;
   m.key_file = c.mqtt.tls.key_file;
   m.status_topic = c.mqtt.status_topic;
+  m.keepalive = c.mqtt.keepalive;
   return m;
 }
 

@@ -108,6 +108,7 @@ mqtt:
   password_file: /etc/iotmp-gateway/mqtt-password
   tls: { ca_file: /etc/mosquitto/ca.crt, cert_file: /etc/gw/c.crt, key_file: /etc/gw/c.key }
   status_topic: site/gw/status
+  keepalive: 10
 resources:
   temperature:
     read: sensors/temp
@@ -170,7 +171,8 @@ log:
             "/etc/iotmp-gateway/mqtt-password",
             "",
             {"/etc/mosquitto/ca.crt", "/etc/gw/c.crt", "/etc/gw/c.key"},
-            "site/gw/status"};
+            "site/gw/status",
+            10s};
   e.resources = {
       {"temperature", "sensors/temp", "", payload_format::json, 0, false},
       {"lamp", "lamp/state", "lamp/set", payload_format::auto_detect, 1, true},

@@ -48,6 +48,9 @@ struct mqtt_config {
   std::string password;  // read from password_file; never logged
   mqtt_tls_config tls;
   std::string status_topic;  // default iotmp-gateway/<device>/status
+  // MQTT keep-alive: a broker connection that went silent is noticed after
+  // about 2.5 x this (Paho pings after one interval of silence, then waits).
+  std::chrono::seconds keepalive{30};
 
   bool operator==(const mqtt_config&) const = default;
 };
