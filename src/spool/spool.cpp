@@ -99,18 +99,23 @@ void spool::say(int priority, const std::string& text) const {
 
 // ------------------------------------------------------------------ opening
 
-void spool::open_dir() {
+bool spool::make_dir() {
   std::error_code ec;
   std::filesystem::create_directories(options_.dir, ec);
   if (ec) {
     enter_fallback("cannot create " + options_.dir, ec.value());
-    return;
+    return false;
   }
   dir_fd_ = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd_ < 0) {
     enter_fallback("cannot open " + options_.dir, errno);
-    return;
+    return false;
   }
+  return true;
+}
+
+void spool::open_dir() {
+  if (!make_dir()) return;
   std::map<std::uint32_t, std::string> files;
   if (DIR* d = ::opendir(options_.dir.c_str())) {
     while (const dirent* e = ::readdir(d)) {
@@ -699,17 +704,7 @@ void spool::tick() {
     retry_disk_at_ = now + retry_disk_after;
     if (dir_fd_ < 0) {
       // The directory was never usable: make it now, after whatever is in it.
-      std::error_code ec;
-      std::filesystem::create_directories(options_.dir, ec);
-      if (ec) {
-        enter_fallback("cannot create " + options_.dir, ec.value());
-        return;
-      }
-      dir_fd_ = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dir_fd_ < 0) {
-        enter_fallback("cannot open " + options_.dir, errno);
-        return;
-      }
+      if (!make_dir()) return;
       if (DIR* d = ::opendir(options_.dir.c_str())) {
         while (const dirent* e = ::readdir(d)) {
           if (auto n = segment_number(e->d_name)) next_segment_ = std::max(next_segment_, *n + 1);

@@ -34,6 +34,8 @@ namespace e2e {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using test_support::memory_of;
+using test_support::memory_use;
 
 inline std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -198,20 +200,5 @@ inline cli_result run_cli(std::vector<std::string> args, const fs::path& dir) {
   return r;
 }
 
-// VmHWM and VmRSS of a process, in KiB (0 when unreadable).
-struct memory_use {
-  long hwm_kib = 0;
-  long rss_kib = 0;
-};
-inline memory_use memory_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  memory_use m;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("VmHWM:")) m.hwm_kib = std::stol(line.substr(6));
-    if (line.starts_with("VmRSS:")) m.rss_kib = std::stol(line.substr(6));
-  }
-  return m;
-}
 
 }  // namespace e2e

@@ -40,6 +40,7 @@ namespace {
 namespace ds = iotgw::devserver;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using test_support::memory_of;
 using clock_type = std::chrono::steady_clock;
 
 struct options {
@@ -89,21 +90,6 @@ options parse(int argc, char** argv) {
     usage("values out of range");
   }
   return o;
-}
-
-struct memory_use {
-  long hwm_kib = 0;
-  long rss_kib = 0;
-};
-memory_use memory_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  memory_use m;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("VmHWM:")) m.hwm_kib = std::stol(line.substr(6));
-    if (line.starts_with("VmRSS:")) m.rss_kib = std::stol(line.substr(6));
-  }
-  return m;
 }
 
 // QoS 1 publisher of "0", "1", ... at a fixed rate on its own thread. Keeps a

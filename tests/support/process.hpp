@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -138,5 +139,21 @@ class child_process {
   pid_t pid_ = -1;
   int exit_status_ = -1;
 };
+
+// VmHWM and VmRSS of a process, in KiB (0 when unreadable).
+struct memory_use {
+  long hwm_kib = 0;
+  long rss_kib = 0;
+};
+inline memory_use memory_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  memory_use m;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmHWM:")) m.hwm_kib = std::stol(line.substr(6));
+    if (line.starts_with("VmRSS:")) m.rss_kib = std::stol(line.substr(6));
+  }
+  return m;
+}
 
 }  // namespace test_support

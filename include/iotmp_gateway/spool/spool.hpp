@@ -150,6 +150,8 @@ class spool {
   };
 
   void say(int priority, const std::string& text) const;
+  // Creates and opens spool.dir; false (and in fallback) when it cannot.
+  bool make_dir();
   void open_dir();
   void recover_segment(std::uint32_t number, const std::string& path);
   bool start_segment();
