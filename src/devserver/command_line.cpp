@@ -24,7 +24,8 @@ net::endpoint parse_address(std::string_view option, std::string_view text) {
   return *ep;
 }
 
-// Seconds with optional decimals, > 0, as milliseconds (at least 1).
+}  // namespace
+
 std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text) {
   if (text.empty()) return std::nullopt;
   for (char c : text) {
@@ -39,8 +40,6 @@ std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text) {
   const auto ms = static_cast<long long>(std::llround(v * 1000));
   return std::chrono::milliseconds(ms < 1 ? 1 : ms);
 }
-
-}  // namespace
 
 watch_spec parse_watch(std::string_view text) {
   watch_spec w;
@@ -144,7 +143,9 @@ Options:
                           `username device credential` per line, `#` comments,
                           `*` as device for any device of that user
   --allow-any             accept every device, whatever its credential
-  --http ADDR:PORT        HTTP/WebSocket API (not available yet)
+  --http ADDR:PORT        serve the HTTP/WebSocket API and the web page here
+                          (e.g. 127.0.0.1:8080; open http://ADDR:PORT/ in a
+                          browser); port 0 picks a free one, printed on stdout
   --watch RES[@SECONDS]   for every device that connects: RUN resource RES once,
                           then stream it (every SECONDS, or on every change) and
                           print each value; may be repeated

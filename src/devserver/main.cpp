@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "iotmp_gateway/devserver/command_line.hpp"
+#include "iotmp_gateway/devserver/http_server.hpp"
 #include "iotmp_gateway/devserver/registry.hpp"
 #include "iotmp_gateway/devserver/server.hpp"
+#include "iotmp_gateway/devserver/stream_merger.hpp"
 #include "iotmp_gateway/devserver/topic_table.hpp"
 #include "iotmp_gateway/devserver/users.hpp"
 #include "iotmp_gateway/devserver/watcher.hpp"
@@ -70,14 +72,25 @@ int run(const ds::command_line& cl) {
     return exit_config;
   }
   if (cl.allow_any) log(5, "--allow-any: every device is accepted, whatever its credential");
-  if (cl.http) log(4, "--http is not available yet; serving IOTMP only");
 
   iotgw::uv::loop loop;
   int status = exit_ok;
   {
     ds::topic_table topics;
     ds::device_registry registry(topics);
+    // Declared in this order so that they go in the reverse one: the HTTP
+    // side before the merger its sockets consume through, the merger before
+    // the registry.
+    ds::stream_merger merger(registry);
     ds::server server(loop, registry, options);
+    std::optional<ds::http_server> http;
+    if (cl.http) {
+      ds::http_options h;
+      h.address = cl.http->host;
+      h.port = cl.http->port;
+      h.log = log;
+      http.emplace(loop, registry, merger, std::move(h));
+    }
     std::optional<ds::watcher> watch;
     watch.emplace(registry, cl.watches, print_line, log);
 
@@ -88,6 +101,8 @@ int run(const ds::command_line& cl) {
       log(6, std::string("stopping on ") + (signum == SIGINT ? "SIGINT" : "SIGTERM"));
       watch.reset();
       server.close();
+      // lws closes its connections and handles; the loop runs until they are gone.
+      if (http) http->close();
       for (auto& s : signals) s->close();
     };
     for (int signum : {SIGINT, SIGTERM}) {
@@ -102,6 +117,9 @@ int run(const ds::command_line& cl) {
       if (auto st = server.start(); !st.ok()) {
         log(3, st.message);
         status = exit_runtime;
+      } else if (auto hst = http ? http->start() : iotgw::net::status{}; !hst.ok()) {
+        log(3, hst.message);
+        status = exit_runtime;
       } else {
         // Runs until the signal handler closed everything.
         loop.run();
@@ -110,6 +128,9 @@ int run(const ds::command_line& cl) {
     for (auto& s : signals) s->close();
     watch.reset();
     server.close();
+    if (http) http->close();
+    // Frees the lws context once its handles are closed, before the loop closes.
+    http.reset();
   }
   if (!loop.close()) {
     log(3, "the event loop did not close cleanly");

@@ -133,7 +133,7 @@ TEST(devserver_binary, listens_and_stops_on_sigterm) {
   const auto err = p.err();
   EXPECT_NE(err.find("<6>listening on 127.0.0.1:" + std::to_string(port)), std::string::npos)
       << err;
-  EXPECT_NE(err.find("not available yet"), std::string::npos) << err;
+  EXPECT_NE(err.find("<6>HTTP API and web page on http://127.0.0.1:"), std::string::npos) << err;
   EXPECT_NE(err.find("<6>stopping on SIGTERM"), std::string::npos) << err;
 }
 

@@ -49,6 +49,11 @@ command_line parse_command_line(std::span<const std::string> args);
 // '@' separates, so resource names may contain '@'. Throws usage_error.
 watch_spec parse_watch(std::string_view text);
 
+// Seconds with optional decimals ("2", "0.5"), > 0, as milliseconds (at
+// least 1); nullopt for anything else. For --watch, --idle-timeout and the
+// HTTP API's ?interval=.
+std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text);
+
 std::string usage_text();
 
 }  // namespace iotgw::devserver
