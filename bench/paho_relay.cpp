@@ -1,6 +1,6 @@
 // B2: the relay anyone would write first with Paho MQTT C++ 1.2: subscribe on
 // one broker, publish each message on another from the message callback.
-// TCP_NODELAY is set on both sockets (the same helper as the gateway's), or
+// TCP_NODELAY is set on both sockets (bench/paho_nodelay.cpp), or
 // QoS 1 would measure Nagle instead of the relay.
 //
 //   paho_relay IN_PORT OUT_PORT     runs until SIGTERM/SIGINT
@@ -13,7 +13,7 @@
 #include <mqtt/async_client.h>
 #include <string>
 
-#include "iotmp_gateway/mqtt/link.hpp"
+#include "paho_nodelay.hpp"
 
 namespace {
 std::atomic<bool> stop{false};
@@ -43,8 +43,8 @@ int main(int argc, char** argv) {
       }
     });
     in.connect(opts)->wait();
-    iotgw::mqtt::set_nodelay_on_sockets_to("127.0.0.1", in_port);
-    iotgw::mqtt::set_nodelay_on_sockets_to("127.0.0.1", out_port);
+    bench::set_nodelay_on_sockets_to("127.0.0.1", in_port);
+    bench::set_nodelay_on_sockets_to("127.0.0.1", out_port);
     in.subscribe(mqtt::string_collection::create({"bench/q0/#", "bench/q1/#"}), {0, 1})->wait();
     std::printf("relaying\n");
     std::fflush(stdout);

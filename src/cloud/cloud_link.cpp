@@ -23,7 +23,10 @@ cloud_link::cloud_link(uv::loop& loop, link_config config, iotmp::session_config
       flush_timer_(uv::timer::create(loop)),
       handshake_timer_(uv::timer::create(loop)) {
   if (config_.tls) {
-    tls_ = net::tls_context::client({config_.ca_file, config_.insecure_skip_verify});
+    net::tls_client_options tls;
+    tls.ca_file = config_.ca_file;
+    tls.insecure_skip_verify = config_.insecure_skip_verify;
+    tls_ = net::tls_context::client(tls);
   }
   // Whatever produces frames (a RUN answer, the router, a timer) asks for one
   // write at the end of this loop turn: frames of a batch share one uv_write.

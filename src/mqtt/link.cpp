@@ -5,159 +5,110 @@
 #include <malloc.h>
 
 #include <algorithm>
-#include <mqtt/async_client.h>
-#include <mutex>
+#include <charconv>
+#include <cstdio>
+
+#include "iotmp_gateway/net/connector.hpp"
+#include "iotmp_gateway/net/tls_context.hpp"
+#include "iotmp_gateway/net/tls_stream.hpp"
 
 namespace iotgw::mqtt {
 
 namespace {
 
-// Paho calls an action listener on its own thread; this one posts the outcome
-// to the loop and deletes itself (each operation gets its own listener).
-class posted_listener final : public ::mqtt::iaction_listener {
- public:
-  using outcome = std::function<void(bool ok, std::string error)>;
-  posted_listener(mailbox& box, outcome done) : box_(box), done_(std::move(done)) {}
-
-  void on_success(const ::mqtt::token&) override { finish(true, {}); }
-  void on_failure(const ::mqtt::token& tok) override {
-    std::string reason;
-    try {
-      // The C library's text for the code ("TCP/TLS connect failure", ...).
-      reason = ::mqtt::exception::error_str(tok.get_return_code());
-      if (tok.get_reason_code() != ::mqtt::ReasonCode::SUCCESS) {
-        reason += " (" + ::mqtt::exception::reason_code_str(tok.get_reason_code()) + ")";
-      }
-    } catch (...) {
-      reason = "unknown error";
-    }
-    finish(false, std::move(reason));
-  }
-
- private:
-  void finish(bool ok, std::string reason) noexcept {
-    try {
-      box_.post([done = std::move(done_), ok, reason = std::move(reason)] { done(ok, reason); });
-    } catch (...) {
-      // Out of memory while posting: nothing sensible is left to do on this thread.
-    }
-    delete this;
-  }
-  mailbox& box_;
-  outcome done_;
-};
-
 struct uri_parts {
   std::string host;
-  int port = 1883;
+  std::uint16_t port = 1883;
 };
 
+// tcp://HOST[:PORT], ssl://HOST[:PORT], [v6]:PORT; the loader has checked the form.
 uri_parts parse_uri(const std::string& uri) {
   uri_parts p;
-  auto rest = uri.substr(uri.find("://") == std::string::npos ? 0 : uri.find("://") + 3);
-  if (!rest.empty() && rest.front() == '[') {  // [::1]:1883
+  const auto scheme_end = uri.find("://");
+  std::string_view rest(uri);
+  if (scheme_end != std::string::npos) rest.remove_prefix(scheme_end + 3);
+  if (uri.starts_with("ssl://")) p.port = 8883;
+  std::string_view port_text;
+  if (!rest.empty() && rest.front() == '[') {
     const auto close = rest.find(']');
-    p.host = rest.substr(1, close - 1);
-    rest = rest.substr(close + 1);
-    if (!rest.empty() && rest.front() == ':') p.port = std::atoi(rest.c_str() + 1);
-    return p;
+    p.host = std::string(rest.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
+    if (close != std::string_view::npos && close + 1 < rest.size() && rest[close + 1] == ':') {
+      port_text = rest.substr(close + 2);
+    }
+  } else {
+    const auto colon = rest.rfind(':');
+    p.host = std::string(rest.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
   }
-  const auto colon = rest.rfind(':');
-  p.host = rest.substr(0, colon);
-  if (colon != std::string::npos) p.port = std::atoi(rest.c_str() + colon + 1);
-  if (uri.starts_with("ssl://") && colon == std::string::npos) p.port = 8883;
+  if (!port_text.empty()) {
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (ec == std::errc() && value > 0 && value <= 65535) p.port = static_cast<std::uint16_t>(value);
+  }
   return p;
 }
 
+// Queued bytes past which publishes from the cloud are refused (the broker
+// reads too slowly); the session's own count limit usually comes first.
+constexpr net::write_limits broker_write_limits{1024 * 1024, 4 * 1024 * 1024, 64 * 1024 * 1024};
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+session_options session_options_of(const link_config& c) {
+  session_options o;
+  o.client_id = c.client_id;
+  o.username = c.username;
+  o.password = c.password;
+  o.keepalive = c.keepalive;
+  o.connack_timeout = c.connect_timeout;
+  o.max_pending_publishes = c.max_pending_publishes;
+  if (!c.status_topic.empty()) o.will = will_message{c.status_topic, "offline", 1, true};
+  return o;
+}
+
 }  // namespace
-
-// Paho C++ 1.2 completes the connect token twice (from the C library's
-// onSuccess and again from its connected callback), so this listener lives as
-// long as the link instead of deleting itself; on_connected() is idempotent.
-class link::connect_listener final : public ::mqtt::iaction_listener {
- public:
-  explicit connect_listener(link& owner) : owner_(owner) {}
-  void on_success(const ::mqtt::token&) override {
-    try {
-      owner_.mailbox_.post([this] { owner_.on_connected(false); });
-    } catch (...) {
-    }
-  }
-  void on_failure(const ::mqtt::token& tok) override {
-    try {
-      std::string reason = ::mqtt::exception::error_str(tok.get_return_code());
-      owner_.mailbox_.post([this, reason] { owner_.on_connect_failed(reason); });
-    } catch (...) {
-    }
-  }
-
- private:
-  link& owner_;
-};
 
 link::link(uv::loop& loop, link_config config, link_handlers handlers)
     : loop_(loop),
       config_(std::move(config)),
       handlers_(std::move(handlers)),
-      mailbox_(loop),
-      connect_listener_holder_(std::make_unique<connect_listener>(*this)),
-      connect_listener_(*connect_listener_holder_),
+      session_(session_options_of(config_),
+               session_handlers{
+                   [this](bool) { on_open(); },
+                   [this](std::string_view topic, std::string_view payload, bool retained) {
+                     ++received_;
+                     if (handlers_.on_message) handlers_.on_message(topic, payload, retained);
+                   },
+                   [this](std::string_view filter, std::string_view reason) {
+                     say(LOG_ERR, "subscribe " + std::string(filter) + ": " + std::string(reason));
+                   },
+                   [this] { release_free_memory(); },
+               }),
+      backoff_(config_.reconnect_min, config_.reconnect_max),
       retry_timer_(uv::timer::create(loop)),
-      retry_delay_(config_.reconnect_min) {
-  ::mqtt::create_options opts(MQTTVERSION_5, config_.max_buffered_messages);
-  client_ = std::make_unique<::mqtt::async_client>(config_.uri, config_.client_id, opts);
-  // Paho threads: copy and post, nothing else. The closures own what they carry.
-  // Messages wait in the inbox; only the first of a batch posts a job, which
-  // delivers everything queued by the time it runs. A closure per message cost
-  // a heap allocation and a deque slot each on the hottest path.
-  client_->set_message_callback([this](::mqtt::const_message_ptr msg) {
-    try {
-      bool first = false;
-      {
-        std::lock_guard lock(inbox_mutex_);
-        first = inbox_.empty();
-        inbox_.push_back(std::move(msg));
-      }
-      if (first) mailbox_.post([this] { deliver_inbox(); });
-    } catch (...) {
-    }
-  });
-  client_->set_connected_handler([this](const std::string&) {
-    try {
-      mailbox_.post([this] { on_connected(true); });
-    } catch (...) {
-    }
-  });
-  client_->set_connection_lost_handler([this](const std::string& cause) {
-    try {
-      mailbox_.post([this, cause] { on_lost(cause.empty() ? "connection lost" : cause); });
-    } catch (...) {
-    }
-  });
+      tick_timer_(uv::timer::create(loop)),
+      flush_timer_(uv::timer::create(loop)) {
+  const auto endpoint = parse_uri(config_.uri);
+  host_ = endpoint.host;
+  port_ = endpoint.port;
+  if (config_.uri.starts_with("ssl://")) {
+    net::tls_client_options tls;
+    tls.ca_file = config_.ca_file;
+    tls.cert_file = config_.cert_file;
+    tls.key_file = config_.key_file;
+    tls_ = net::tls_context::client(tls);
+  }
 }
 
 link::~link() {
-  // Callbacks first, so nothing posts into a mailbox that is going away.
-  if (client_) client_->disable_callbacks();
-  mailbox_.close();
-  if (retry_timer_) retry_timer_->close();
-}
-
-void link::deliver_inbox() {
-  {
-    std::lock_guard lock(inbox_mutex_);
-    batch_.swap(inbox_);
-  }
-  for (const auto& msg : batch_) {
-    ++received_;
-    const auto& payload = msg->get_payload_ref();
-    if (handlers_.on_message) {
-      handlers_.on_message(msg->get_topic(), std::string_view(payload.data(), payload.size()),
-                           msg->is_retained());
-    }
-  }
-  // Cleared here, not swapped back full: the vectors keep their capacity.
-  batch_.clear();
+  stop();
+  retry_timer_->close();
+  tick_timer_->close();
+  flush_timer_->close();
 }
 
 void link::say(int priority, std::string_view text) const {
@@ -165,180 +116,237 @@ void link::say(int priority, std::string_view text) const {
 }
 
 void link::start() {
-  stopping_ = false;
+  if (running_) return;
+  running_ = true;
   connect_now();
 }
 
 void link::connect_now() {
-  if (stopping_) return;
+  if (!running_) return;
   state_ = bridge::link_state::connecting;
-  ::mqtt::connect_options opts;
-  opts.set_mqtt_version(MQTTVERSION_5);
-  opts.set_clean_session(false);
-  opts.set_clean_start(true);
-  opts.set_keep_alive_interval(config_.keepalive);
-  opts.set_connect_timeout(std::chrono::seconds(10));
-  opts.set_automatic_reconnect(config_.reconnect_min, config_.reconnect_max);
-  if (!config_.username.empty()) opts.set_user_name(config_.username);
-  if (!config_.password.empty()) opts.set_password(config_.password);
-  if (!config_.status_topic.empty()) {
-    opts.set_will_message(::mqtt::make_message(config_.status_topic, "offline", 1, true));
-  }
-  if (config_.uri.starts_with("ssl://")) {
-    ::mqtt::ssl_options ssl;
-    if (!config_.ca_file.empty()) ssl.set_trust_store(config_.ca_file);
-    if (!config_.cert_file.empty()) ssl.set_key_store(config_.cert_file);
-    if (!config_.key_file.empty()) ssl.set_private_key(config_.key_file);
-    ssl.set_enable_server_cert_auth(true);
-    ssl.set_verify(true);
-    opts.set_ssl(std::move(ssl));
-  }
-  try {
-    client_->connect(opts, nullptr, connect_listener_);
-  } catch (const std::exception& e) {
-    on_connect_failed(e.what());
-  }
+  net::connect_options options;
+  options.host = host_;
+  options.port = port_;
+  options.timeout = config_.connect_timeout;
+  options.limits = broker_write_limits;
+  connecting_ = net::connector::connect(
+      loop_, options, [this](net::status st, std::shared_ptr<net::tcp_stream> tcp) {
+        connecting_.reset();
+        if (!st.ok()) {
+          retry_later(st.message);
+          return;
+        }
+        if (!tls_) {
+          on_transport(std::move(tcp));
+          return;
+        }
+        std::shared_ptr<net::tls_stream> tls;
+        try {
+          tls = net::tls_stream::client(tls_, tcp, host_, broker_write_limits);
+        } catch (const std::exception& e) {
+          tcp->close();
+          retry_later(std::string("TLS: ") + e.what());
+          return;
+        }
+        auto* raw = tls.get();
+        // Until the handshake is done a close is a TLS failure (verify errors and all).
+        tls->on_close([this](const net::status& reason) {
+          stream_.reset();
+          tick_timer_->stop();
+          retry_later(reason.message);
+        });
+        tls->on_handshake([this, raw] { on_transport(raw->shared_from_this()); });
+        stream_ = std::move(tls);
+        // The connector's deadline ends with TCP; a broker that accepts and
+        // never finishes the handshake is caught by the tick.
+        handshake_deadline_ = clock::now() + config_.connect_timeout;
+        tick_timer_->start(std::chrono::milliseconds(200), std::chrono::milliseconds(200), [this] {
+          if (stream_ && clock::now() >= handshake_deadline_) {
+            std::exchange(stream_, nullptr)->close();
+            tick_timer_->stop();
+            retry_later("TLS handshake not finished within " + seconds_text(config_.connect_timeout));
+          }
+        });
+      });
 }
 
-void link::on_connect_failed(std::string reason) {
-  if (stopping_) return;
+void link::retry_later(std::string_view reason) {
+  if (!running_) return;
   state_ = bridge::link_state::connecting;
-  say(LOG_WARNING, "local broker " + config_.uri + ": connect failed (" + reason + "), retrying in " +
-                       std::to_string(retry_delay_.count()) + " s");
-  // Paho reconnects by itself only after a first successful connect.
-  retry_timer_->start(retry_delay_, [this] { connect_now(); });
-  retry_delay_ = std::min(retry_delay_ * 2, config_.reconnect_max);
+  const auto delay = backoff_.next();
+  say(LOG_WARNING, "local broker " + config_.uri + ": connect failed (" + std::string(reason) +
+                       "), retrying in " + seconds_text(delay));
+  retry_timer_->start(delay, [this] { connect_now(); });
 }
 
-void link::on_connected(bool reconnect) {
-  if (stopping_) return;
-  // Paho calls the connected handler for the first connect too: handle it once.
-  if (state_ == bridge::link_state::connected) return;
+void link::on_transport(std::shared_ptr<net::stream> stream) {
+  stream_ = std::move(stream);
+  stream_->on_data([this](byte_view data) {
+    const auto error = session_.on_data(data, clock::now());
+    if (!error.empty()) {
+      drop(error);
+      return;
+    }
+    // The PUBACKs of this read and whatever the handlers published, in one write.
+    flush();
+  });
+  stream_->on_close([this](const net::status& reason) {
+    stream_.reset();
+    drop(reason.message);
+  });
+  session_.begin(clock::now());
+  if (!flush()) return;
+  // Keep-alive needs a resolution well under its period; the CONNACK deadline
+  // and a dead broker are found within a quarter of it.
+  const auto period = std::clamp<std::chrono::milliseconds>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(session_.keepalive()) / 4,
+      std::chrono::milliseconds(100), std::chrono::milliseconds(1000));
+  tick_timer_->start(period, period, [this] { on_tick(); });
+}
+
+void link::on_tick() {
+  const auto error = session_.on_timer(clock::now());
+  if (!error.empty()) {
+    drop(error);
+    return;
+  }
+  flush();
+}
+
+void link::on_open() {
   state_ = bridge::link_state::connected;
-  retry_delay_ = config_.reconnect_min;
-  const auto endpoint = parse_uri(config_.uri);
-  set_nodelay_on_sockets_to(endpoint.host, endpoint.port);
-  say(LOG_INFO, std::string("local broker ") + config_.uri + (reconnect ? ": reconnected" : ": connected"));
+  backoff_.reset();
+  say(LOG_INFO, std::string("local broker ") + config_.uri + (ever_connected_ ? ": reconnected" : ": connected"));
+  ever_connected_ = true;
   subscribe(subscriptions_);
   if (!config_.status_topic.empty()) {
-    publish(config_.status_topic, "online", 1, true, [](bool, std::string_view) {});
+    session_.publish(config_.status_topic, "online", 1, true, [this](bool ok, std::string_view) {
+      if (ok) ++published_;
+    });
   }
+  schedule_flush();
   if (handlers_.on_connected) handlers_.on_connected();
 }
 
-void link::on_lost(std::string reason) {
-  if (stopping_) return;
-  state_ = bridge::link_state::connecting;  // Paho is reconnecting
-  say(LOG_WARNING, "local broker " + config_.uri + ": " + reason + "; reconnecting");
+void link::drop(std::string_view reason) {
+  const bool was_connected = state_ == bridge::link_state::connected;
+  if (stream_) std::exchange(stream_, nullptr)->close();
+  tick_timer_->stop();
+  session_.on_closed();
+  if (!running_) {
+    state_ = bridge::link_state::disconnected;
+    return;
+  }
+  if (!was_connected) {
+    // Refused by the broker (bad credentials, ...) or gone before CONNACK.
+    retry_later(reason);
+    return;
+  }
+  state_ = bridge::link_state::connecting;
+  say(LOG_WARNING, "local broker " + config_.uri + ": " + std::string(reason) + "; reconnecting");
   if (handlers_.on_connection_lost) handlers_.on_connection_lost(reason);
+  // A broker that restarts is back within a second or two: the first retry is soon.
+  retry_timer_->start(backoff_.next(), [this] { connect_now(); });
+}
+
+bool link::flush() {
+  if (!stream_ || !session_.has_output()) return true;
+  auto bytes = session_.take_output(clock::now());
+  const auto st = stream_->write(std::move(bytes));
+  session_.output_written(st.ok());
+  if (!st.ok()) {
+    drop("write failed: " + st.message);
+    return false;
+  }
+  return true;
+}
+
+void link::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  flush_timer_->start(std::chrono::milliseconds(0), [this] {
+    flush_scheduled_ = false;
+    flush();
+  });
 }
 
 void link::set_subscriptions(std::vector<bridge::subscription> subs) {
   if (state_ == bridge::link_state::connected) {
+    std::vector<std::string> removed;
     for (const auto& old : subscriptions_) {
-      const bool kept = std::any_of(subs.begin(), subs.end(),
-                                    [&](const auto& s) { return s.filter == old.filter; });
-      if (!kept) {
-        try {
-          client_->unsubscribe(old.filter);
-        } catch (const std::exception& e) {
-          say(LOG_WARNING, "unsubscribe " + old.filter + ": " + e.what());
-        }
-      }
+      const bool kept = std::any_of(subs.begin(), subs.end(), [&](const auto& s) { return s.filter == old.filter; });
+      if (!kept) removed.push_back(old.filter);
     }
+    session_.unsubscribe(removed);
     std::vector<bridge::subscription> added;
     for (const auto& s : subs) {
-      if (std::find(subscriptions_.begin(), subscriptions_.end(), s) == subscriptions_.end()) {
-        added.push_back(s);
-      }
+      if (std::find(subscriptions_.begin(), subscriptions_.end(), s) == subscriptions_.end()) added.push_back(s);
     }
     subscribe(added);
+    schedule_flush();
   }
   subscriptions_ = std::move(subs);
 }
 
 void link::subscribe(const std::vector<bridge::subscription>& subs) {
-  // One SUBSCRIBE per filter. Several filters in one packet would save round
-  // trips with thousands of topics, but Debian 12's Paho C++ 1.2.0 with Paho C
-  // 1.3.11 crashes in MQTTAsync_subscribeMany as soon as per-filter MQTT 5
-  // options (No Local, needed here) are given: the options list arrives null.
-  for (const auto& s : subs) {
-    // No Local (MQTT 5): the broker does not send back what we publish
-    // ourselves, so a value written by the cloud never travels back up.
-    const ::mqtt::subscribe_options opts(true);
-    auto* listener = new posted_listener(mailbox_, [this, filter = s.filter](bool ok, std::string reason) {
-      if (!ok) say(LOG_ERR, "subscribe " + filter + ": " + reason);
-      if (--pending_subscribes_ == 0) release_free_memory();
-    });
-    try {
-      client_->subscribe(s.filter, static_cast<int>(s.qos), nullptr, *listener, opts);
-      ++pending_subscribes_;
-    } catch (const std::exception& e) {
-      delete listener;
-      say(LOG_ERR, "subscribe " + s.filter + ": " + e.what());
-    }
-  }
+  std::vector<filter_request> filters;
+  filters.reserve(subs.size());
+  for (const auto& s : subs) filters.push_back({s.filter, s.qos});
+  // Many filters per SUBSCRIBE (the session splits them into packets), each
+  // with No Local: what the gateway publishes never comes back to it.
+  session_.subscribe(filters);
 }
 
 void link::release_free_memory() {
-  // Start-up and every resubscription are bursts: the configuration's YAML
-  // tree, and a Paho token and command per filter, all freed by now. glibc
-  // keeps freed pages resident (measured: 12 MiB of 42 at 10k topics) until
-  // asked; once per burst is cheap, per message it would not be.
+  // Start-up and every resubscription are bursts (the configuration's YAML
+  // tree, the filter lists), all freed by now. glibc keeps freed pages resident
+  // until asked; once per burst is cheap, per message it would not be.
 #ifdef __GLIBC__
   ::malloc_trim(0);
 #endif
 }
 
-void link::publish(std::string topic, std::string payload, unsigned qos, bool retain,
-                   publish_done done) {
+void link::publish(std::string topic, std::string payload, unsigned qos, bool retain, publish_done done) {
   if (state_ != bridge::link_state::connected) {
     done(false, "not connected to the local broker");
     return;
   }
-  auto msg = ::mqtt::make_message(std::move(topic), std::move(payload), static_cast<int>(qos), retain);
-  auto* listener = new posted_listener(mailbox_, [this, done](bool ok, std::string reason) {
-    if (ok) ++published_;
-    done(ok, reason);
-  });
-  try {
-    client_->publish(msg, nullptr, *listener);
-  } catch (const ::mqtt::exception& e) {
-    delete listener;
-    // Paho's buffer is full (-12): backpressure, not a crash.
-    done(false, e.get_return_code() == MQTTASYNC_MAX_BUFFERED_MESSAGES
-                    ? "local publish queue full"
-                    : std::string("publish failed: ") + e.what());
-  } catch (const std::exception& e) {
-    delete listener;
-    done(false, std::string("publish failed: ") + e.what());
-  }
-}
-
-void link::stop(std::chrono::milliseconds timeout) {
-  if (stopping_) return;
-  stopping_ = true;
-  retry_timer_->stop();
-  if (state_ != bridge::link_state::connected) {
-    state_ = bridge::link_state::disconnected;
-    try {
-      client_->disconnect(0)->wait_for(timeout);
-    } catch (...) {
-    }
+  if (stream_ && !stream_->writable()) {
+    // The broker reads slower than the cloud writes: push back instead of queueing.
+    done(false, "local publish queue full");
     return;
   }
-  // Shutdown only: waiting on the loop thread is fine, nothing else runs anymore.
-  try {
-    if (!config_.status_topic.empty()) {
-      client_->publish(::mqtt::make_message(config_.status_topic, "offline", 1, true))
-          ->wait_for(timeout);
-    }
-    // Short quiesce: Paho otherwise waits out the whole interval for in-flight work.
-    client_->disconnect(static_cast<int>(std::min<std::int64_t>(timeout.count(), 200)))
-        ->wait_for(timeout);
-  } catch (const std::exception& e) {
-    say(LOG_WARNING, std::string("local broker disconnect: ") + e.what());
+  session_.publish(std::move(topic), std::move(payload), qos, retain,
+                   [this, done = std::move(done)](bool ok, std::string_view error) {
+                     if (ok) ++published_;
+                     done(ok, error);
+                   });
+  schedule_flush();
+}
+
+void link::stop() {
+  if (!running_) return;
+  running_ = false;
+  retry_timer_->stop();
+  tick_timer_->stop();
+  flush_timer_->stop();
+  flush_scheduled_ = false;
+  if (connecting_) {
+    connecting_->cancel();
+    connecting_.reset();
   }
+  if (stream_ && session_.current_state() == session::state::open) {
+    if (!config_.status_topic.empty()) {
+      session_.publish(config_.status_topic, "offline", 1, true, [](bool, std::string_view) {});
+    }
+    // The broker handles packets in order: "offline" is stored before the
+    // DISCONNECT, which also tells it not to publish the will.
+    session_.disconnect();
+    flush();  // libuv hands the bytes to the socket at once when nothing else is queued
+  }
+  if (stream_) std::exchange(stream_, nullptr)->close();
+  session_.on_closed();
+  session_.abandon("the gateway is stopping");
   state_ = bridge::link_state::disconnected;
 }
 

@@ -9,6 +9,18 @@ namespace iotgw::net {
 
 namespace {
 
+void use_certificate(SSL_CTX* ctx, const std::string& cert_file, const std::string& key_file) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
+    throw tls_config_error("TLS certificate " + cert_file + ": " + take_openssl_error("cannot load"));
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    throw tls_config_error("TLS key " + key_file + ": " + take_openssl_error("cannot load"));
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    throw tls_config_error("TLS key " + key_file + " does not match certificate " + cert_file);
+  }
+}
+
 struct ctx_deleter {
   void operator()(SSL_CTX* ctx) const noexcept { SSL_CTX_free(ctx); }
 };
@@ -52,23 +64,17 @@ std::shared_ptr<tls_context> tls_context::client(const tls_client_options& optio
     }
   }
   SSL_CTX_set_verify(ctx.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  if (!options.cert_file.empty() || !options.key_file.empty()) {
+    // Without a key file the key is looked for in the certificate file.
+    use_certificate(ctx.get(), options.cert_file,
+                    options.key_file.empty() ? options.cert_file : options.key_file);
+  }
   return std::make_shared<tls_context>(key{}, ctx.release(), false, verify);
 }
 
 std::shared_ptr<tls_context> tls_context::server(const tls_server_options& options) {
   auto ctx = new_context(TLS_server_method());
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(), options.cert_file.c_str()) != 1) {
-    throw tls_config_error("TLS certificate " + options.cert_file + ": " +
-                           take_openssl_error("cannot load"));
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    throw tls_config_error("TLS key " + options.key_file + ": " +
-                           take_openssl_error("cannot load"));
-  }
-  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
-    throw tls_config_error("TLS key " + options.key_file + " does not match certificate " +
-                           options.cert_file);
-  }
+  use_certificate(ctx.get(), options.cert_file, options.key_file);
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
   return std::make_shared<tls_context>(key{}, ctx.release(), true, false);
 }

@@ -155,7 +155,7 @@ TEST_F(spool_e2e, kill_9_while_the_cloud_is_down_loses_at_most_the_last_loop_tur
   cloud_down();
   // kill -9 in the middle of the load: what the gateway took from the broker
   // until then is either in the page cache (written at the end of each loop
-  // turn) or in the mailbox / the unwritten buffer of that turn.
+  // turn) or in the unwritten buffer of that turn.
   constexpr int before_kill = 400;
   publish_range(0, before_kill);
   gw_->signal(SIGKILL);

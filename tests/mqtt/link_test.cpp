@@ -1,10 +1,14 @@
-// The Paho link against a real mosquitto on a loopback port.
+// The MQTT link against a real mosquitto on a loopback port, with Paho
+// clients (test_support::mqtt_peer) on the other side.
 #include "iotmp_gateway/mqtt/link.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <netinet/tcp.h>
 
+#include "net/net_support.hpp"
 #include "support/loop.hpp"
 #include "support/mosquitto.hpp"
 #include "support/mqtt_peer.hpp"
@@ -145,15 +149,6 @@ TEST_F(link_test, first_connect_failure_is_retried) {
   l.stop();
 }
 
-TEST_F(link_test, paho_socket_gets_tcp_nodelay) {
-  iotgw::mqtt::link l(loop_, config(), handlers());
-  l.start();
-  ASSERT_TRUE(connected(l));
-  // Our own probe: a socket connected to the broker now has TCP_NODELAY set.
-  EXPECT_GE(iotgw::mqtt::set_nodelay_on_sockets_to("127.0.0.1", broker.port()), 1);
-  l.stop();
-}
-
 TEST_F(link_test, subscriptions_change_while_connected) {
   test_support::mqtt_peer sensor(broker.uri(), "sensor");
   iotgw::mqtt::link l(loop_, config(), handlers());
@@ -171,6 +166,110 @@ TEST_F(link_test, subscriptions_change_while_connected) {
   sensor.publish("b/x", "new", 1);
   ASSERT_TRUE(run_until(loop_, [&] { return !received.empty(); }));
   for (const auto& m : received) EXPECT_EQ(m.topic, "b/x") << "a/# was unsubscribed";
+  l.stop();
+}
+
+TEST_F(link_test, thousands_of_filters_are_subscribed_in_few_packets) {
+  std::vector<iotgw::bridge::subscription> subs;
+  for (int i = 0; i < 5000; ++i) subs.push_back({"many/" + std::to_string(i), 1});
+  iotgw::mqtt::link l(loop_, config(), handlers());
+  l.set_subscriptions(subs);
+  l.start();
+  ASSERT_TRUE(connected(l));
+  test_support::mqtt_peer sensor(broker.uri(), "sensor");
+  // The last filter of the last SUBSCRIBE works, and so does the first.
+  ASSERT_TRUE(run_until(loop_, [&] {
+    if (received.empty()) sensor.publish("many/4999", "last", 1);
+    return !received.empty();
+  }, 10s));
+  sensor.publish("many/0", "first", 1);
+  // The poll above may have sent "last" more than once: look for "first" among all.
+  EXPECT_TRUE(run_until(loop_, [&] {
+    return std::any_of(received.begin(), received.end(), [](const auto& m) { return m.payload == "first"; });
+  }));
+  l.stop();
+}
+
+// mosquitto with a TLS listener next to the plain one (the Paho peers use that).
+class link_tls_test : public link_test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pki.ok());
+    ASSERT_TRUE(pki.make_client_certificate());
+    // mosquitto started as root drops to its own user, which must read the key.
+    std::filesystem::permissions(pki.file("server.key"), std::filesystem::perms::others_read,
+                                 std::filesystem::perm_options::add);
+    tls_broker.emplace(test_support::tls_listener{pki.file("server.pem"), pki.file("server.key"),
+                                                  pki.file("ca.pem"), true});
+  }
+  iotgw::mqtt::link_config tls_config() {
+    auto c = config();
+    c.uri = tls_broker->tls_uri();
+    c.ca_file = pki.file("ca.pem");
+    c.cert_file = pki.file("client.pem");
+    c.key_file = pki.file("client.key");
+    return c;
+  }
+  net_test::test_pki pki;
+  std::optional<test_support::mosquitto_broker> tls_broker;
+};
+
+TEST_F(link_tls_test, connects_with_a_client_certificate_and_carries_messages_both_ways) {
+  test_support::mqtt_peer peer(tls_broker->uri(), "plain-peer");
+  peer.subscribe("lamp/#");
+  iotgw::mqtt::link l(loop_, tls_config(), handlers());
+  l.set_subscriptions({{"sensors/#", 1}});
+  l.start();
+  ASSERT_TRUE(connected(l));
+  ASSERT_TRUE(run_until(loop_, [&] {
+    if (received.empty()) peer.publish("sensors/t", "21", 1);
+    return !received.empty();
+  }, 10s));
+  EXPECT_EQ(received[0].payload, "21");
+  bool done = false;
+  l.publish("lamp/set", "ON", 1, false, [&](bool ok, std::string_view e) {
+    EXPECT_TRUE(ok) << e;
+    done = true;
+  });
+  ASSERT_TRUE(run_until(loop_, [&] { return done; }));
+  ASSERT_TRUE(peer.wait_count("lamp/set", 1));
+  l.stop();
+}
+
+TEST_F(link_tls_test, broker_with_an_untrusted_certificate_is_refused_with_the_reason) {
+  auto c = tls_config();
+  c.ca_file = pki.file("other-ca.pem");
+  std::vector<std::string> logs;
+  auto h = handlers();
+  h.log = [&](int, std::string_view text) { logs.emplace_back(text); };
+  iotgw::mqtt::link l(loop_, c, h);
+  l.start();
+  ASSERT_TRUE(run_until(loop_, [&] { return !logs.empty(); }, 10s));
+  EXPECT_NE(logs[0].find("connect failed"), std::string::npos) << logs[0];
+  EXPECT_NE(logs[0].find("certificate verify failed"), std::string::npos) << logs[0];
+  EXPECT_EQ(l.state(), link_state::connecting);
+  EXPECT_EQ(connects, 0);
+  l.stop();
+}
+
+TEST_F(link_tls_test, missing_client_key_is_a_configuration_error) {
+  auto c = tls_config();
+  c.key_file = pki.file("no-such.key");
+  EXPECT_THROW(iotgw::mqtt::link(loop_, c, handlers()), iotgw::net::tls_config_error);
+}
+
+TEST_F(link_tls_test, without_a_client_certificate_the_broker_refuses) {
+  auto c = tls_config();
+  c.cert_file.clear();
+  c.key_file.clear();
+  std::vector<std::string> logs;
+  auto h = handlers();
+  h.log = [&](int, std::string_view text) { logs.emplace_back(text); };
+  iotgw::mqtt::link l(loop_, c, h);
+  l.start();
+  ASSERT_TRUE(run_until(loop_, [&] { return !logs.empty(); }, 10s));
+  EXPECT_NE(logs[0].find("connect failed"), std::string::npos) << logs[0];
+  EXPECT_EQ(connects, 0);
   l.stop();
 }
 

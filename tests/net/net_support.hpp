@@ -136,12 +136,26 @@ class test_pki {
   bool ok() const { return ok_; }
   std::string file(const char* name) const { return (dir_ / name).string(); }
 
+  // client.pem / client.key: a client certificate (clientAuth) from the test CA.
+  bool make_client_certificate() {
+    std::ofstream(dir_ / "client-ext.cnf") << "basicConstraints=CA:FALSE\n"
+                                              "keyUsage=critical,digitalSignature\n"
+                                              "extendedKeyUsage=clientAuth\n";
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    return run("openssl req" + ec + " -keyout client.key -out client.csr -subj /CN=iotmp-test-client") &&
+           run("openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 4343"
+               " -days 2 -extfile client-ext.cnf -out client.pem");
+  }
+
   std::shared_ptr<net::tls_context> server_context() const {
     return net::tls_context::server({file("server.pem"), file("server.key")});
   }
   std::shared_ptr<net::tls_context> client_context(const char* ca = "ca.pem",
                                                    bool insecure = false) const {
-    return net::tls_context::client({file(ca), insecure});
+    net::tls_client_options options;
+    options.ca_file = file(ca);
+    options.insecure_skip_verify = insecure;
+    return net::tls_context::client(options);
   }
 
  private:

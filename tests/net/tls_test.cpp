@@ -251,15 +251,15 @@ TEST_F(tls, stream_dropped_from_its_own_close_callback) {
 }
 
 TEST_F(tls, configuration_errors_throw) {
-  EXPECT_THROW(net::tls_context::client({pki_->file("missing.pem"), false}), net::tls_config_error);
+  EXPECT_THROW(pki_->client_context("missing.pem"), net::tls_config_error);
   try {
-    net::tls_context::client({pki_->file("missing.pem"), false});
+    pki_->client_context("missing.pem");
   } catch (const net::tls_config_error& e) {
     EXPECT_EQ(std::string(e.what()),
               "TLS CA file " + pki_->file("missing.pem") + ": No such file or directory");
   }
   // Nothing is loaded when verification is off.
-  EXPECT_NO_THROW(net::tls_context::client({pki_->file("missing.pem"), true}));
+  EXPECT_NO_THROW(pki_->client_context("missing.pem", true));
   EXPECT_THROW(net::tls_context::server({pki_->file("server.pem"), pki_->file("missing.key")}),
                net::tls_config_error);
   EXPECT_THROW(net::tls_context::server({pki_->file("server.pem"), pki_->file("other-ca.key")}),

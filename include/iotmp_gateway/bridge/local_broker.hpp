@@ -1,4 +1,4 @@
-// The local MQTT broker as the router sees it. Implemented by the Paho link;
+// The local MQTT broker as the router sees it. Implemented by mqtt::link;
 // every call and callback happens on the loop thread.
 #pragma once
 

@@ -49,7 +49,8 @@ struct mqtt_config {
   mqtt_tls_config tls;
   std::string status_topic;  // default iotmp-gateway/<device>/status
   // MQTT keep-alive: a broker connection that went silent is noticed after
-  // about 2.5 x this (Paho pings after one interval of silence, then waits).
+  // about 2 x this (a PINGREQ after one interval of silence, then one more
+  // interval for any answer).
   std::chrono::seconds keepalive{30};
 
   bool operator==(const mqtt_config&) const = default;

@@ -1,5 +1,6 @@
 // The iotmp-gateway daemon: one libuv loop owning the cloud link (IOTMP), the
-// local MQTT link (Paho, through the mailbox) and the router between them.
+// local MQTT link (mqtt::link, an MQTT 5 client on the same loop) and the router
+// between them.
 #pragma once
 
 #include <memory>

@@ -1,26 +1,31 @@
-// The link to the local MQTT broker: Paho MQTT C++ (its own threads) with every
-// callback copied into a closure and posted to the loop's mailbox. Nothing here
-// touches loop state from a Paho thread, and no exception leaves a Paho callback.
+// The link to the local MQTT broker: an MQTT 5 client on the loop. The
+// protocol is mqtt::session (no I/O); this class gives it a TCP or TLS stream
+// from net::connector, a timer for keep-alive, and reconnects with backoff.
+//
+// Everything runs on the loop thread: messages reach on_message as views into
+// the bytes just read, and what one read or one loop turn produces (PUBACKs,
+// publishes from the router) leaves in one write.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "iotmp_gateway/bridge/local_broker.hpp"
 #include "iotmp_gateway/bridge/router.hpp"
-#include "iotmp_gateway/mqtt/mailbox.hpp"
+#include "iotmp_gateway/iotmp/backoff.hpp"
+#include "iotmp_gateway/mqtt/session.hpp"
+#include "iotmp_gateway/net/stream.hpp"
 #include "iotmp_gateway/net/uv_timer.hpp"
 
-namespace mqtt {
-class async_client;
-class iaction_listener;
-class message;
-}
+namespace iotgw::net {
+class connector;
+class tls_context;
+}  // namespace iotgw::net
 
 namespace iotgw::mqtt {
 
@@ -34,8 +39,10 @@ struct link_config {
   std::chrono::seconds keepalive{30};
   std::chrono::seconds reconnect_min{1};
   std::chrono::seconds reconnect_max{30};
-  // Paho's own queue of messages not yet handed to the socket (default 100).
-  int max_buffered_messages = 65536;
+  std::chrono::milliseconds connect_timeout{10'000};  // TCP, TLS and CONNACK, each
+  // Publishes waiting for the broker (QoS 1/2 unacknowledged, QoS 0 unwritten);
+  // more are refused with "local publish queue full".
+  std::size_t max_pending_publishes = 65536;
 };
 
 struct link_handlers {
@@ -49,6 +56,8 @@ struct link_handlers {
 
 class link : public bridge::local_broker {
  public:
+  // Throws net::tls_config_error for an ssl:// uri whose CA, certificate or key
+  // cannot be loaded.
   link(uv::loop& loop, link_config config, link_handlers handlers);
   ~link() override;
   link(const link&) = delete;
@@ -56,9 +65,9 @@ class link : public bridge::local_broker {
 
   // Starts connecting; reconnects by itself from then on.
   void start();
-  // Clean stop: "offline" on the status topic, disconnect. Blocks the loop thread
-  // for at most `timeout` (shutdown only).
-  void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  // Clean stop: "offline" on the status topic and DISCONNECT, handed to the
+  // socket before it closes (shutdown only: the loop may not run again).
+  void stop();
 
   // The filters to hold; applied now if connected, and after every reconnect.
   void set_subscriptions(std::vector<bridge::subscription> subs);
@@ -69,42 +78,44 @@ class link : public bridge::local_broker {
 
   std::uint64_t published() const noexcept { return published_; }
   std::uint64_t received() const noexcept { return received_; }
+  // Publishes handed over and not finished yet.
+  std::size_t pending_publishes() const noexcept { return session_.pending_publishes(); }
 
  private:
   void connect_now();
-  void on_connected(bool reconnect);
-  void on_connect_failed(std::string reason);
-  void on_lost(std::string reason);
+  void on_transport(std::shared_ptr<net::stream> stream);
+  void on_open();
+  // Writes what the session produced; false if the connection was dropped.
+  bool flush();
+  void schedule_flush();
+  void on_tick();
+  void drop(std::string_view reason);
+  void retry_later(std::string_view reason);
   void subscribe(const std::vector<bridge::subscription>& subs);
-  void deliver_inbox();
   void release_free_memory();
   void say(int priority, std::string_view text) const;
 
   uv::loop& loop_;
   link_config config_;
   link_handlers handlers_;
-  mailbox mailbox_;
-  // Messages from Paho's thread, delivered in batches on the loop (link.cpp).
-  std::mutex inbox_mutex_;
-  std::vector<std::shared_ptr<const ::mqtt::message>> inbox_;  // guarded by inbox_mutex_
-  std::vector<std::shared_ptr<const ::mqtt::message>> batch_;  // loop thread only
-  class connect_listener;
-  std::unique_ptr<connect_listener> connect_listener_holder_;  // outlives client_
-  ::mqtt::iaction_listener& connect_listener_;
-  std::unique_ptr<::mqtt::async_client> client_;
+  std::string host_;
+  std::uint16_t port_ = 1883;
+  std::shared_ptr<net::tls_context> tls_;
+  session session_;
+  iotmp::backoff backoff_;
+  std::shared_ptr<net::connector> connecting_;
+  std::shared_ptr<net::stream> stream_;
   std::shared_ptr<uv::timer> retry_timer_;
-  std::chrono::seconds retry_delay_;
+  std::shared_ptr<uv::timer> tick_timer_;   // keep-alive and the connect deadlines
+  std::shared_ptr<uv::timer> flush_timer_;  // end of the loop turn: one write per turn
+  clock::time_point handshake_deadline_{};
   std::vector<bridge::subscription> subscriptions_;
   bridge::link_state state_ = bridge::link_state::disconnected;
-  bool stopping_ = false;
-  std::size_t pending_subscribes_ = 0;  // SUBSCRIBEs without an answer yet
+  bool running_ = false;
+  bool flush_scheduled_ = false;
+  bool ever_connected_ = false;
   std::uint64_t published_ = 0;
   std::uint64_t received_ = 0;
 };
-
-// Paho C never sets TCP_NODELAY and has no option for it: at low rates QoS 1
-// then waits for Nagle + delayed ACK (tens of ms per message). Sets it on this
-// process's TCP sockets connected to `port` on a loopback or the given address.
-int set_nodelay_on_sockets_to(std::string_view host, int port);
 
 }  // namespace iotgw::mqtt

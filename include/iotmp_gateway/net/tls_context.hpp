@@ -21,6 +21,9 @@ struct tls_client_options {
   // Accepts any certificate and skips the name check. For tests and lab setups
   // only; the caller logs a warning when it is set.
   bool insecure_skip_verify = false;
+  // A client certificate (PEM chain) and its key, for brokers that ask for one.
+  std::string cert_file;
+  std::string key_file;
 };
 
 struct tls_server_options {

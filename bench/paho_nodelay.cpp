@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "iotmp_gateway/mqtt/link.hpp"
+#include "paho_nodelay.hpp"
 
-namespace iotgw::mqtt {
+namespace bench {
 
 namespace {
 
@@ -82,4 +82,4 @@ int set_nodelay_on_sockets_to(std::string_view host, int port) {
   return changed;
 }
 
-}  // namespace iotgw::mqtt
+}  // namespace bench
