@@ -81,7 +81,8 @@ void router::clear() {
 
 void router::configure(const config::gateway_config& cfg) {
   clear();
-  config_ = cfg;
+  mqtt_streams_ = cfg.cloud.mqtt_streams;
+  max_topic_streams_ = cfg.max_topic_streams;
   for (const auto& rc : cfg.resources) add_resource(rc);
   for (const auto& sc : cfg.streams) add_stream(sc);
   reindex();
@@ -89,7 +90,8 @@ void router::configure(const config::gateway_config& cfg) {
 }
 
 void router::reconfigure(const config::gateway_config& next) {
-  config_ = next;
+  mqtt_streams_ = next.cloud.mqtt_streams;
+  max_topic_streams_ = next.max_topic_streams;
   // Resources whose configuration did not change stay, with their cached values.
   std::vector<bool> resource_taken(next.resources.size(), false);
   std::vector<std::shared_ptr<topic_resource>> kept;
@@ -199,7 +201,7 @@ void router::add_stream(const config::stream_config& sc) {
   auto b = std::make_unique<stream_binding>(stream_binding{
       sc, std::move(*local), std::move(*cloud), sc.scope != iotmp::mqtt_scope::subscribe,
       sc.scope != iotmp::mqtt_scope::publish, 0, {}, {}});
-  const auto scheme = config_.cloud.mqtt_streams;
+  const auto scheme = mqtt_streams_;
   const bool wildcard = b->local.has_wildcards();
   if (!wildcard || !b->publishes) {
     // One stream (or two in the event scheme for `both`) on the configured topic.
@@ -360,8 +362,8 @@ iotmp::device_stream_id router::per_topic_stream(stream_binding& b, std::string_
                                                  const wildcard_values& captures) {
   if (auto it = b.per_topic.find(topic); it != b.per_topic.end()) return it->second;
   const auto cloud_topic = b.cloud.fill(captures);
-  if (!cloud_topic || topic_streams_ >= config_.max_topic_streams) return 0;
-  const auto request = iotmp::mqtt_stream_requests(config_.cloud.mqtt_streams, *cloud_topic,
+  if (!cloud_topic || topic_streams_ >= max_topic_streams_) return 0;
+  const auto request = iotmp::mqtt_stream_requests(mqtt_streams_, *cloud_topic,
                                                    iotmp::mqtt_scope::publish, b.cfg.qos,
                                                    b.cfg.retained)
                            .front();

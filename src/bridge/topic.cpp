@@ -40,6 +40,9 @@ std::optional<topic_filter> topic_filter::parse(std::string_view text) {
     }
     f.levels_.emplace_back(level);
   }
+  // Without wildcards the text is all match() and fill() need; a gateway maps
+  // thousands of exact topics, each parsed twice (local and cloud side).
+  if (f.wildcards_ == 0) std::vector<std::string>().swap(f.levels_);
   return f;
 }
 
@@ -85,6 +88,7 @@ bool topic_filter::match(std::string_view topic, wildcard_values* captures) cons
 
 std::optional<std::string> topic_filter::fill(const wildcard_values& values) const {
   if (values.size() != wildcards_) return std::nullopt;
+  if (wildcards_ == 0) return valid_topic_name(text_) ? std::optional<std::string>(text_) : std::nullopt;
   std::string out;
   std::size_t next = 0;
   for (std::size_t i = 0; i < levels_.size(); ++i) {

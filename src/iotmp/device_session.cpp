@@ -391,7 +391,15 @@ device_stream_id device_session::add_device_stream(pson::value resource, pson::v
   const device_stream_id id = next_device_stream_id_++;
   auto& s = device_streams_[id];
   s.resource = std::move(resource);
-  s.parameters = std::move(parameters);
+  const auto same = std::find_if(shared_parameters_.begin(), shared_parameters_.end(),
+                                 [&](const auto& p) { return *p == parameters; });
+  if (same != shared_parameters_.end()) {
+    s.parameters = *same;
+  } else {
+    s.parameters = std::make_shared<const pson::value>(std::move(parameters));
+    // Bounded: streams with ever-new parameters just get their own copy.
+    if (shared_parameters_.size() < 16) shared_parameters_.push_back(s.parameters);
+  }
   if (state_ == session_state::ready) open_device_stream(id, s);
   return id;
 }
@@ -436,7 +444,7 @@ void device_session::open_device_stream(device_stream_id id, device_stream& s) {
   s.sid = sid;
   s.open = false;
   device_stream_sids_[sid] = id;
-  send(message{message_type::start_stream, sid, s.parameters, {}, s.resource});
+  send(message{message_type::start_stream, sid, *s.parameters, {}, s.resource});
 }
 
 // ---------------------------------------------------------------- server RUN

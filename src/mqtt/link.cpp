@@ -187,8 +187,11 @@ void link::on_transport(std::shared_ptr<net::stream> stream) {
       drop(error);
       return;
     }
-    // The PUBACKs of this read and whatever the handlers published, in one write.
-    flush();
+    // The acknowledgements go at the end of the loop turn, with those of the
+    // other reads of this turn in one write: after the IOTMP frames these
+    // messages became (the cloud link's flush was scheduled first), so the
+    // acks do not delay forwarding.
+    if (session_.has_output()) schedule_flush();
   });
   stream_->on_close([this](const net::status& reason) {
     stream_.reset();

@@ -525,7 +525,7 @@ void spool::drop_segment_entries(std::uint32_t number) {
       ++unlogged_full_;
     }
     if (!qs.entries.empty() && qs.entries.front().segment == in_memory) {
-      const auto n = std::erase_if(qs.entries, [&](const entry& e) {
+      const auto n = qs.entries.remove_if([&](const entry& e) {
         if (e.segment != number) return false;
         payload_bytes_ -= e.size;
         qs.cursor = std::max(qs.cursor, e.sequence);

@@ -139,7 +139,10 @@ class router : public iotmp::session_observer {
   // Mutable: the const readers fold in the spool's drops first.
   mutable counters counters_;
 
-  config::gateway_config config_;
+  // The two settings the router needs after configure(): not a copy of the
+  // whole configuration (its resource and stream lists are per-topic memory).
+  iotmp::mqtt_stream_scheme mqtt_streams_ = iotmp::mqtt_stream_scheme::spec;
+  std::size_t max_topic_streams_ = 0;
   std::vector<std::shared_ptr<topic_resource>> resources_;
   std::shared_ptr<gateway_resource> gateway_;
   string_map<std::vector<topic_resource*>> exact_reads_;

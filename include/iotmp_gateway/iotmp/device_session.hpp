@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -138,7 +139,9 @@ class device_session {
   };
   struct device_stream {
     pson::value resource;
-    pson::value parameters;
+    // Shared between streams with equal parameters: a gateway's thousands of
+    // MQTT streams have a handful of distinct ones ({"scope":[...],"type":"mqtt"}).
+    std::shared_ptr<const pson::value> parameters;
     std::optional<std::uint16_t> sid;  // while requested or open on this connection
     bool open = false;
   };
@@ -184,6 +187,7 @@ class device_session {
   std::map<std::uint16_t, server_stream> server_streams_;  // by stream id
   std::unordered_multimap<std::string, std::uint16_t> event_streams_;  // path -> sid
   std::map<device_stream_id, device_stream> device_streams_;
+  std::vector<std::shared_ptr<const pson::value>> shared_parameters_;  // a few distinct ones
   std::unordered_map<std::uint16_t, device_stream_id> device_stream_sids_;
   std::unordered_map<std::uint16_t, bool> pending_calls_;  // call_server sids awaiting answers
   device_stream_id next_device_stream_id_ = 1;

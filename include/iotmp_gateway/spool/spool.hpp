@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "iotmp_gateway/spool/fifo.hpp"
 #include "iotmp_gateway/varint.hpp"
 
 namespace iotgw::spool {
@@ -136,8 +137,8 @@ class spool {
   };
   struct queue_state {
     std::string key;
-    std::deque<entry> entries;
-    std::deque<byte_buffer> memory;
+    fifo<entry> entries;
+    fifo<byte_buffer> memory;
     std::uint64_t cursor = 0;  // the newest sequence that left
     std::uint32_t defined_in = in_memory;  // the active segment its key record is in
     std::uint32_t last_segment = 0;        // the newest segment with a record of it
