@@ -31,15 +31,29 @@ class gateway_resource : public iotmp::resource {
   const router& owner_;
 };
 
+// One configured stream. Kept small: a gateway may map thousands of topics.
+// The configured entry is not copied, its texts live in the two filters.
 struct router::stream_binding {
-  config::stream_config cfg;
   topic_filter local;
-  topic_filter cloud;
+  topic_filter cloud;  // the configured cloud topic, or the local one when none was given
+  bool cloud_given;    // the configuration named a cloud topic
+  iotmp::mqtt_scope scope;
+  std::uint8_t qos;
+  bool retained;
+  payload_format format;
   bool publishes;   // scope publish or both
   bool subscribes;  // scope subscribe or both
   iotmp::device_stream_id publish_id = 0;  // fixed (non-wildcard) publish stream
-  string_map<iotmp::device_stream_id> per_topic;  // wildcard publish: local topic -> stream
+  // Wildcard publish: local topic -> stream, made with the first such topic.
+  std::unique_ptr<string_map<iotmp::device_stream_id>> per_topic;
   std::vector<iotmp::device_stream_id> ids;  // every stream this binding opened
+
+  // Whether this binding is what `sc` configures (reload keeps it then).
+  // Compares every field of config::stream_config.
+  bool configured_as(const config::stream_config& sc) const {
+    return sc.local == local.text() && (sc.cloud.empty() ? !cloud_given : cloud_given && sc.cloud == cloud.text()) &&
+           sc.scope == scope && sc.qos == qos && sc.retained == retained && sc.format == format;
+  }
 };
 
 router::router(iotmp::device_session& session, iotmp::resource_registry& registry,
@@ -117,7 +131,7 @@ void router::reconfigure(const config::gateway_config& next) {
   for (auto& b : streams_) {
     bool keep = false;
     for (std::size_t i = 0; i < next.streams.size() && !keep; ++i) {
-      if (!stream_taken[i] && next.streams[i] == b->cfg) keep = stream_taken[i] = true;
+      if (!stream_taken[i] && b->configured_as(next.streams[i])) keep = stream_taken[i] = true;
     }
     (keep ? kept_streams : gone).push_back(std::move(b));
   }
@@ -134,7 +148,7 @@ void router::retire(stream_binding& old) {
   // Its successor reads the same local topics: what waits moves over, in order.
   stream_binding* successor = nullptr;
   for (auto& b : streams_) {
-    if (b->publishes && b->cfg.local == old.cfg.local) successor = b.get();
+    if (b->publishes && b->local.text() == old.local.text()) successor = b.get();
   }
   for (const auto id : old.ids) {
     auto route = routes_.find(id);
@@ -199,8 +213,9 @@ void router::add_stream(const config::stream_config& sc) {
   auto cloud = topic_filter::parse(sc.cloud.empty() ? sc.local : sc.cloud);
   if (!local || !cloud) return;  // the loader refuses such topics already
   auto b = std::make_unique<stream_binding>(stream_binding{
-      sc, std::move(*local), std::move(*cloud), sc.scope != iotmp::mqtt_scope::subscribe,
-      sc.scope != iotmp::mqtt_scope::publish, 0, {}, {}});
+      std::move(*local), std::move(*cloud), !sc.cloud.empty(), sc.scope, static_cast<std::uint8_t>(sc.qos),
+      sc.retained, sc.format, sc.scope != iotmp::mqtt_scope::subscribe, sc.scope != iotmp::mqtt_scope::publish, 0,
+      nullptr, {}});
   const auto scheme = mqtt_streams_;
   const bool wildcard = b->local.has_wildcards();
   if (!wildcard || !b->publishes) {
@@ -266,7 +281,7 @@ std::vector<subscription> router::subscriptions() const {
     if (const auto& f = r->read_filter()) wanted[f->text()] = std::max(wanted[f->text()], 1u);
   }
   for (const auto& b : streams_) {
-    if (b->publishes) wanted[b->local.text()] = std::max(wanted[b->local.text()], b->cfg.qos);
+    if (b->publishes) wanted[b->local.text()] = std::max<unsigned>(wanted[b->local.text()], b->qos);
   }
   // Brokers may deliver a message once per matching subscription (mosquitto 2
   // does), and each copy would be routed again: a filter covered by another one
@@ -329,14 +344,14 @@ void router::on_local_message(std::string_view topic, std::string_view payload, 
   if (retained) return;
   if (auto it = exact_publish_.find(topic); it != exact_publish_.end()) {
     for (auto* b : it->second) {
-      if (const byte_buffer* value = converted(payload, b->cfg.format)) {
+      if (const byte_buffer* value = converted(payload, b->format)) {
         route_to_stream(*b, topic, {}, *value);
       }
     }
   }
   for (auto* b : wildcard_publish_) {
     if (!b->local.match(topic, &captures_)) continue;
-    if (const byte_buffer* value = converted(payload, b->cfg.format)) {
+    if (const byte_buffer* value = converted(payload, b->format)) {
       route_to_stream(*b, topic, captures_, *value);
     }
   }
@@ -360,15 +375,16 @@ void router::route_to_stream(stream_binding& b, std::string_view topic,
 
 iotmp::device_stream_id router::per_topic_stream(stream_binding& b, std::string_view topic,
                                                  const wildcard_values& captures) {
-  if (auto it = b.per_topic.find(topic); it != b.per_topic.end()) return it->second;
+  if (!b.per_topic) b.per_topic = std::make_unique<string_map<iotmp::device_stream_id>>();
+  if (auto it = b.per_topic->find(topic); it != b.per_topic->end()) return it->second;
   const auto cloud_topic = b.cloud.fill(captures);
   if (!cloud_topic || topic_streams_ >= max_topic_streams_) return 0;
   const auto request = iotmp::mqtt_stream_requests(mqtt_streams_, *cloud_topic,
-                                                   iotmp::mqtt_scope::publish, b.cfg.qos,
-                                                   b.cfg.retained)
+                                                   iotmp::mqtt_scope::publish, b.qos,
+                                                   b.retained)
                            .front();
   const auto id = open_stream(b, request, std::string(topic), *cloud_topic);
-  b.per_topic.emplace(std::string(topic), id);
+  b.per_topic->emplace(std::string(topic), id);
   ++topic_streams_;
   return id;
 }
@@ -464,7 +480,7 @@ void router::deliver_locally(stream_binding& b, const pson::value& data) {
     ++counters_.dropped;
     return;
   }
-  broker_.publish(*local_topic, cloud_value_to_mqtt(*payload), b.cfg.qos, false,
+  broker_.publish(*local_topic, cloud_value_to_mqtt(*payload), b.qos, false,
                   [this](bool ok, std::string_view) {
                     if (ok) {
                       ++counters_.mqtt_out;

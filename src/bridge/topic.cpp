@@ -27,6 +27,7 @@ std::optional<topic_filter> topic_filter::parse(std::string_view text) {
   if (text.find('\0') != std::string_view::npos) return std::nullopt;
   topic_filter f;
   f.text_ = std::string(text);
+  wildcard_form form;
   const auto levels = split_levels(text);
   for (std::size_t i = 0; i < levels.size(); ++i) {
     const auto level = levels[i];
@@ -35,25 +36,29 @@ std::optional<topic_filter> topic_filter::parse(std::string_view text) {
     if (has_plus && level != "+") return std::nullopt;
     if (has_hash && (level != "#" || i + 1 != levels.size())) return std::nullopt;
     if (has_plus || has_hash) {
-      f.signature_.push_back(level[0]);
+      form.signature.push_back(level[0]);
       ++f.wildcards_;
     }
-    f.levels_.emplace_back(level);
+    form.levels.emplace_back(level);
   }
-  // Without wildcards the text is all match() and fill() need; a gateway maps
-  // thousands of exact topics, each parsed twice (local and cloud side).
-  if (f.wildcards_ == 0) std::vector<std::string>().swap(f.levels_);
+  if (f.wildcards_ > 0) f.wild_ = std::make_shared<const wildcard_form>(std::move(form));
   return f;
+}
+
+const std::string& topic_filter::signature() const noexcept {
+  static const std::string none;
+  return wild_ ? wild_->signature : none;
 }
 
 bool topic_filter::match(std::string_view topic, wildcard_values* captures) const {
   if (captures) captures->clear();
   if (wildcards_ == 0) return topic == text_;
+  const auto& levels = wild_->levels;
   // Topics starting with '$' are not matched by a leading wildcard (MQTT §4.7.2).
-  if (!topic.empty() && topic[0] == '$' && (levels_[0] == "+" || levels_[0] == "#")) return false;
+  if (!topic.empty() && topic[0] == '$' && (levels[0] == "+" || levels[0] == "#")) return false;
   std::size_t pos = 0;
-  for (std::size_t i = 0; i < levels_.size(); ++i) {
-    const std::string& level = levels_[i];
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    const std::string& level = levels[i];
     if (level == "#") {
       // "a/#" also matches "a" itself: the capture is then empty.
       if (captures) captures->emplace_back(pos <= topic.size() ? topic.substr(pos) : "");
@@ -70,11 +75,11 @@ bool topic_filter::match(std::string_view topic, wildcard_values* captures) cons
     } else if (part != level) {
       return false;
     }
-    const bool last = i + 1 == levels_.size();
+    const bool last = i + 1 == levels.size();
     if (slash == std::string_view::npos) {
       if (last) return true;
       // "a/#" after this level: the topic ended exactly at the parent level.
-      if (i + 2 == levels_.size() && levels_[i + 1] == "#") {
+      if (i + 2 == levels.size() && levels[i + 1] == "#") {
         if (captures) captures->emplace_back();
         return true;
       }
@@ -89,10 +94,11 @@ bool topic_filter::match(std::string_view topic, wildcard_values* captures) cons
 std::optional<std::string> topic_filter::fill(const wildcard_values& values) const {
   if (values.size() != wildcards_) return std::nullopt;
   if (wildcards_ == 0) return valid_topic_name(text_) ? std::optional<std::string>(text_) : std::nullopt;
+  const auto& levels = wild_->levels;
   std::string out;
   std::size_t next = 0;
-  for (std::size_t i = 0; i < levels_.size(); ++i) {
-    const std::string& level = levels_[i];
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    const std::string& level = levels[i];
     if (level == "+") {
       const auto& v = values[next++];
       if (v.empty() || v.find('/') != std::string::npos) return std::nullopt;

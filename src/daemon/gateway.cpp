@@ -71,6 +71,7 @@ gateway::gateway(uv::loop& loop, config::gateway_config config, logger& log, std
 
 gateway::~gateway() {
   stop();
+  finish_stop();
   for (auto& s : signals_) s->close();
   // Left to the implicit member order, the router would die first and the cloud
   // link's destructor (stop()) would then call into it (its downstream) and into
@@ -134,7 +135,15 @@ void gateway::stop() {
   stopped_ = true;
   notifier_.stopping();
   log_.log(LOG_INFO, "stopping");
-  mqtt_->stop();   // retained "offline", then disconnect (bounded)
+  // Retained "offline", acknowledged by the broker before we go on (at most
+  // 2 s): then it is stored whatever happens to the socket after exit.
+  mqtt_->stop_gracefully(std::chrono::milliseconds(2000), [this] { finish_stop(); });
+}
+
+void gateway::finish_stop() {
+  if (finished_) return;
+  finished_ = true;
+  mqtt_->stop();   // already done, unless the loop stopped while waiting
   cloud_->stop();  // what was produced goes out, then the socket closes
   // SIGTERM while the cloud is down: everything spooled is on disk for the next start.
   spool_->flush_and_sync();

@@ -91,7 +91,8 @@ link::link(uv::loop& loop, link_config config, link_handlers handlers)
       backoff_(config_.reconnect_min, config_.reconnect_max),
       retry_timer_(uv::timer::create(loop)),
       tick_timer_(uv::timer::create(loop)),
-      flush_timer_(uv::timer::create(loop)) {
+      flush_timer_(uv::timer::create(loop)),
+      stop_timer_(uv::timer::create(loop)) {
   const auto endpoint = parse_uri(config_.uri);
   host_ = endpoint.host;
   port_ = endpoint.port;
@@ -109,6 +110,7 @@ link::~link() {
   retry_timer_->close();
   tick_timer_->close();
   flush_timer_->close();
+  stop_timer_->close();
 }
 
 void link::say(int priority, std::string_view text) const {
@@ -118,6 +120,7 @@ void link::say(int priority, std::string_view text) const {
 void link::start() {
   if (running_) return;
   running_ = true;
+  offline_sent_ = false;
   connect_now();
 }
 
@@ -238,6 +241,8 @@ void link::drop(std::string_view reason) {
   session_.on_closed();
   if (!running_) {
     state_ = bridge::link_state::disconnected;
+    // The broker went away while we waited for its answer to "offline".
+    if (stopped_) finish_graceful_stop();
     return;
   }
   if (!was_connected) {
@@ -289,6 +294,7 @@ void link::set_subscriptions(std::vector<bridge::subscription> subs) {
     schedule_flush();
   }
   subscriptions_ = std::move(subs);
+  subscriptions_.shrink_to_fit();  // kept for every reconnect: no spare capacity
 }
 
 void link::subscribe(const std::vector<bridge::subscription>& subs) {
@@ -327,8 +333,32 @@ void link::publish(std::string topic, std::string payload, unsigned qos, bool re
   schedule_flush();
 }
 
+void link::stop_gracefully(std::chrono::milliseconds timeout, std::function<void()> done) {
+  if (!running_ || state_ != bridge::link_state::connected || config_.status_topic.empty() || stopped_) {
+    stop();
+    done();
+    return;
+  }
+  // No reconnect from here on; messages still flow both ways meanwhile.
+  running_ = false;
+  retry_timer_->stop();
+  stopped_ = std::move(done);
+  offline_sent_ = true;
+  session_.publish(config_.status_topic, "offline", 1, true,
+                   [this](bool, std::string_view) { finish_graceful_stop(); });
+  schedule_flush();
+  stop_timer_->start(timeout, [this] { finish_graceful_stop(); });
+}
+
+void link::finish_graceful_stop() {
+  if (stopped_) stop();  // calls stopped_
+}
+
 void link::stop() {
-  if (!running_) return;
+  if (!running_ && !stopped_ && state_ == bridge::link_state::disconnected) return;
+  // Taken first: the answers to what is abandoned below come back through
+  // finish_graceful_stop(), which then has nothing left to do.
+  auto graceful_done = std::exchange(stopped_, nullptr);
   running_ = false;
   retry_timer_->stop();
   tick_timer_->stop();
@@ -339,7 +369,7 @@ void link::stop() {
     connecting_.reset();
   }
   if (stream_ && session_.current_state() == session::state::open) {
-    if (!config_.status_topic.empty()) {
+    if (!config_.status_topic.empty() && !offline_sent_) {
       session_.publish(config_.status_topic, "offline", 1, true, [](bool, std::string_view) {});
     }
     // The broker handles packets in order: "offline" is stored before the
@@ -351,6 +381,9 @@ void link::stop() {
   session_.on_closed();
   session_.abandon("the gateway is stopping");
   state_ = bridge::link_state::disconnected;
+  stop_timer_->stop();
+  // stop() during stop_gracefully(): that one is over too.
+  if (graceful_done) graceful_done();
 }
 
 }  // namespace iotgw::mqtt

@@ -171,22 +171,28 @@ class gateway_e2e : public ::testing::Test {
   // After the broker restarted: the old client is gone for good.
   void drop_peer() { peer_.reset(); }
 
-  // The retained value of topic ("" when none within 2 s): subscribing again
-  // makes the broker send it again (MQTT 5, retain handling 0).
+  // The retained value of topic ("" when none): subscribing again makes the
+  // broker send it again (MQTT 5, retain handling 0). Copies from earlier
+  // subscribes (wait_ready's, a previous call's) may still be on the way, and
+  // they carry what was retained then. mosquitto sends one client's messages in
+  // the order it queued them, so once a marker published after this subscribe
+  // is back, every copy is in, and the last one is the current state.
   std::string retained(const std::string& topic) {
     auto& p = peer();
     const auto before = p.on(topic).size();
     p.subscribe(topic);
-    const auto find = [&]() -> std::optional<std::string> {
-      const auto got = p.on(topic);
-      for (std::size_t i = before; i < got.size(); ++i) {
-        if (got[i].retained) return got[i].payload;
-      }
-      return std::nullopt;
-    };
+    const std::string marker_topic = "e2e-test/marker";
+    p.subscribe(marker_topic);
+    const auto markers = p.on(marker_topic).size();
+    p.publish(marker_topic, "after " + topic, 1);
     pump_until(
-        loop_, [&] { return find().has_value(); }, 2s);
-    return find().value_or("");
+        loop_, [&] { return p.on(marker_topic).size() > markers; }, 5s);
+    const auto got = p.on(topic);
+    std::string last;
+    for (std::size_t i = before; i < got.size(); ++i) {
+      if (got[i].retained) last = got[i].payload;
+    }
+    return last;
   }
 
   bool wait_message(test_support::mqtt_peer& p, const std::string& topic, std::size_t n,

@@ -112,6 +112,33 @@ TEST_F(link_test, status_topic_is_online_and_offline_on_clean_stop) {
   EXPECT_TRUE(late.on("iotmp-gateway/gw1/status")[0].retained);
 }
 
+TEST_F(link_test, graceful_stop_waits_until_the_broker_has_stored_offline) {
+  iotgw::mqtt::link l(loop_, config(), handlers());
+  l.start();
+  ASSERT_TRUE(connected(l));
+  bool done = false;
+  l.stop_gracefully(2s, [&] { done = true; });
+  EXPECT_FALSE(done) << "waits for the broker's PUBACK on the loop";
+  EXPECT_EQ(l.state(), link_state::connected) << "still usable while it waits";
+  ASSERT_TRUE(run_until(loop_, [&] { return done; }, 5s));
+  EXPECT_EQ(l.state(), link_state::disconnected);
+  // Stored before done: a newcomer gets it at once, with no will involved.
+  test_support::mqtt_peer late(broker.uri(), "late");
+  late.subscribe("iotmp-gateway/gw1/status");
+  ASSERT_TRUE(late.wait_count("iotmp-gateway/gw1/status", 1));
+  EXPECT_EQ(late.on("iotmp-gateway/gw1/status")[0].payload, "offline");
+}
+
+TEST_F(link_test, graceful_stop_without_a_broker_is_done_at_once) {
+  broker.stop();
+  iotgw::mqtt::link l(loop_, config(), handlers());
+  l.start();
+  bool done = false;
+  l.stop_gracefully(2s, [&] { done = true; });
+  EXPECT_TRUE(done);
+  EXPECT_EQ(l.state(), link_state::disconnected);
+}
+
 TEST_F(link_test, reconnects_and_resubscribes_after_a_broker_restart) {
   iotgw::mqtt::link l(loop_, config(), handlers());
   l.set_subscriptions({{"sensors/#", 1}});

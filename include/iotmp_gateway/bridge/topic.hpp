@@ -2,6 +2,7 @@
 // wildcards ('+', '#') and resource placeholders (':x', '*x') of SPEC §3.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,16 +23,22 @@ class topic_filter {
   bool match(std::string_view topic, wildcard_values* captures = nullptr) const;
   bool has_wildcards() const noexcept { return wildcards_ > 0; }
   // The wildcards in order, e.g. "+#" for "a/+/b/#".
-  const std::string& signature() const noexcept { return signature_; }
+  const std::string& signature() const noexcept;
   const std::string& text() const noexcept { return text_; }
   // The concrete topic with each wildcard replaced by its value; nullopt when the
   // values do not fit (count, or a '+' value holding '/' or being empty).
   std::optional<std::string> fill(const wildcard_values& values) const;
 
  private:
+  // The split form only wildcard filters need, shared by copies. A gateway
+  // maps thousands of exact topics, each parsed twice (local and cloud side):
+  // they carry just the text.
+  struct wildcard_form {
+    std::vector<std::string> levels;
+    std::string signature;
+  };
   std::string text_;
-  std::vector<std::string> levels_;
-  std::string signature_;
+  std::shared_ptr<const wildcard_form> wild_;  // null without wildcards
   unsigned wildcards_ = 0;
 };
 

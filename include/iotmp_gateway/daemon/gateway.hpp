@@ -31,7 +31,9 @@ class gateway {
 
   // Starts both links and the signal handlers; READY=1.
   void start();
-  // Graceful stop (SIGTERM/SIGINT): STOPPING=1, offline status, both sessions closed.
+  // Graceful stop (SIGTERM/SIGINT): STOPPING=1, offline status, both sessions
+  // closed, then the loop stops. Waits (on the loop, at most 2 s) for the
+  // broker to acknowledge "offline".
   void stop();
   bool stopped() const noexcept { return stopped_; }
 
@@ -66,7 +68,10 @@ class gateway {
   std::unique_ptr<bridge::router> router_;
   std::vector<std::shared_ptr<uv::signal>> signals_;
   std::string last_status_;
+  void finish_stop();
+
   bool stopped_ = false;
+  bool finished_ = false;
 };
 
 }  // namespace iotgw::daemon

@@ -66,8 +66,13 @@ class link : public bridge::local_broker {
   // Starts connecting; reconnects by itself from then on.
   void start();
   // Clean stop: "offline" on the status topic and DISCONNECT, handed to the
-  // socket before it closes (shutdown only: the loop may not run again).
+  // socket before it closes, without waiting (the loop may not run again).
   void stop();
+  // Clean stop on a running loop: "offline" is acknowledged by the broker
+  // (so it is stored before the process exits) or `timeout` passes, then as
+  // stop(), then done. Without a connection or a status topic: stop() and done
+  // at once.
+  void stop_gracefully(std::chrono::milliseconds timeout, std::function<void()> done);
 
   // The filters to hold; applied now if connected, and after every reconnect.
   void set_subscriptions(std::vector<bridge::subscription> subs);
@@ -93,6 +98,7 @@ class link : public bridge::local_broker {
   void retry_later(std::string_view reason);
   void subscribe(const std::vector<bridge::subscription>& subs);
   void release_free_memory();
+  void finish_graceful_stop();
   void say(int priority, std::string_view text) const;
 
   uv::loop& loop_;
@@ -108,6 +114,9 @@ class link : public bridge::local_broker {
   std::shared_ptr<uv::timer> retry_timer_;
   std::shared_ptr<uv::timer> tick_timer_;   // keep-alive and the connect deadlines
   std::shared_ptr<uv::timer> flush_timer_;  // end of the loop turn: one write per turn
+  std::shared_ptr<uv::timer> stop_timer_;   // bounds stop_gracefully()
+  std::function<void()> stopped_;           // stop_gracefully() in progress
+  bool offline_sent_ = false;               // ... and its "offline" is on the way
   clock::time_point handshake_deadline_{};
   std::vector<bridge::subscription> subscriptions_;
   bridge::link_state state_ = bridge::link_state::disconnected;

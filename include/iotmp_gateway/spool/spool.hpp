@@ -183,7 +183,8 @@ class spool {
   dirty_listener dirty_;
   spool_stats stats_;
 
-  std::vector<queue_state> queues_;
+  // A deque: one queue per stream, thousands of them, without a vector's spare capacity.
+  std::deque<queue_state> queues_;
   std::unordered_map<std::string, queue_id> by_key_;
   std::map<std::uint32_t, segment> segments_;  // by file number, oldest first
   std::uint32_t active_ = in_memory;
