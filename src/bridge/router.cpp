@@ -128,10 +128,19 @@ void router::reconfigure(const config::gateway_config& next) {
   std::vector<bool> stream_taken(next.streams.size(), false);
   std::vector<std::unique_ptr<stream_binding>> kept_streams;
   std::vector<std::unique_ptr<stream_binding>> gone;
+  // Candidates by local topic, in configuration order: a reload of thousands
+  // of streams must not compare every old one with every new one.
+  string_map<std::vector<std::size_t>> by_local;
+  for (std::size_t i = 0; i < next.streams.size(); ++i) by_local[next.streams[i].local].push_back(i);
   for (auto& b : streams_) {
     bool keep = false;
-    for (std::size_t i = 0; i < next.streams.size() && !keep; ++i) {
-      if (!stream_taken[i] && b->configured_as(next.streams[i])) keep = stream_taken[i] = true;
+    if (const auto it = by_local.find(b->local.text()); it != by_local.end()) {
+      for (const auto i : it->second) {
+        if (!stream_taken[i] && b->configured_as(next.streams[i])) {
+          keep = stream_taken[i] = true;
+          break;
+        }
+      }
     }
     (keep ? kept_streams : gone).push_back(std::move(b));
   }
@@ -139,17 +148,20 @@ void router::reconfigure(const config::gateway_config& next) {
   for (std::size_t i = 0; i < next.streams.size(); ++i) {
     if (!stream_taken[i]) add_stream(next.streams[i]);
   }
-  for (auto& old : gone) retire(*old);
+  // What waits for a removed stream moves to the last stream publishing the same local topics.
+  string_map<stream_binding*> successors;
+  for (auto& b : streams_) {
+    if (b->publishes) successors[b->local.text()] = b.get();
+  }
+  for (auto& old : gone) retire(*old, successors);
   reindex();
   reopen_spooled();
 }
 
-void router::retire(stream_binding& old) {
+void router::retire(stream_binding& old, const string_map<stream_binding*>& successors) {
   // Its successor reads the same local topics: what waits moves over, in order.
-  stream_binding* successor = nullptr;
-  for (auto& b : streams_) {
-    if (b->publishes && b->local.text() == old.local.text()) successor = b.get();
-  }
+  const auto found = successors.find(old.local.text());
+  stream_binding* successor = found != successors.end() ? found->second : nullptr;
   for (const auto id : old.ids) {
     auto route = routes_.find(id);
     if (route != routes_.end() && !route->second.local_topic.empty() && !route->second.refused) {

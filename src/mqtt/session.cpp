@@ -109,6 +109,7 @@ std::uint16_t session::take_packet_id() {
   while (next_id_ == 0 || ids_in_use_.test(next_id_)) ++next_id_;
   const auto id = next_id_++;
   ids_in_use_.set(id);
+  ++ids_in_use_count_;
   return id;
 }
 
@@ -117,7 +118,7 @@ void session::publish(std::string topic, std::string payload, unsigned qos, bool
     done(false, "not connected to the local broker");
     return;
   }
-  if (pending_publishes() >= options_.max_pending_publishes || ids_in_use_.count() >= 65000) {
+  if (pending_publishes() >= options_.max_pending_publishes || ids_in_use_count_ >= 65000) {
     done(false, "local publish queue full");
     return;
   }

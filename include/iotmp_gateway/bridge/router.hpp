@@ -110,7 +110,7 @@ class router : public iotmp::session_observer {
   void clear();
   void add_resource(const config::resource_config& rc);
   void add_stream(const config::stream_config& sc);
-  void retire(stream_binding& old);
+  void retire(stream_binding& old, const string_map<stream_binding*>& successors);
   void reindex();
   // The stream of one concrete topic of a wildcard publish stream, opened on
   // first use; 0 over the cap or when the cloud topic cannot be built.

@@ -126,7 +126,12 @@ class session {
   outgoing* find_inflight(std::uint16_t id);
   void pop_finished();
   std::uint16_t take_packet_id();
-  void release_packet_id(std::uint16_t id) { ids_in_use_.reset(id); }
+  void release_packet_id(std::uint16_t id) {
+    if (ids_in_use_.test(id)) {
+      ids_in_use_.reset(id);
+      --ids_in_use_count_;
+    }
+  }
 
   session_options options_;
   session_handlers handlers_;
@@ -147,6 +152,7 @@ class session {
   std::unordered_map<std::uint16_t, std::vector<std::string>> subscribes_;  // SUBSCRIBE id -> filters
   std::unordered_map<std::uint16_t, std::size_t> unsubscribes_;
   std::bitset<65536> ids_in_use_;
+  std::size_t ids_in_use_count_ = 0;  // bitset::count() is 1024 words: not per publish
   std::bitset<65536> qos2_received_;  // incoming QoS 2 ids before their PUBREL
   std::uint16_t next_id_ = 1;
 
