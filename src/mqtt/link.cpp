@@ -226,9 +226,7 @@ void link::on_open() {
   ever_connected_ = true;
   subscribe(subscriptions_);
   if (!config_.status_topic.empty()) {
-    session_.publish(config_.status_topic, "online", 1, true, [this](bool ok, std::string_view) {
-      if (ok) ++published_;
-    });
+    session_.publish(config_.status_topic, "online", 1, true, [](bool, std::string_view) {});
   }
   schedule_flush();
   if (handlers_.on_connected) handlers_.on_connected();
@@ -325,11 +323,7 @@ void link::publish(std::string topic, std::string payload, unsigned qos, bool re
     done(false, "local publish queue full");
     return;
   }
-  session_.publish(std::move(topic), std::move(payload), qos, retain,
-                   [this, done = std::move(done)](bool ok, std::string_view error) {
-                     if (ok) ++published_;
-                     done(ok, error);
-                   });
+  session_.publish(std::move(topic), std::move(payload), qos, retain, std::move(done));
   schedule_flush();
 }
 

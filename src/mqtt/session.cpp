@@ -50,6 +50,7 @@ void session::on_closed() {
     if (o.finished) continue;
     release_packet_id(o.packet_id);
     if (o.released) {
+      ++published_;
       if (o.done) o.done(true, {});
       continue;
     }
@@ -98,6 +99,7 @@ byte_buffer session::take_output(clock::time_point now) {
 void session::output_written(bool ok) {
   auto done = std::move(taken_);
   taken_.clear();
+  if (ok) published_ += done.size();
   for (auto& d : done) {
     if (d) d(ok, ok ? std::string_view{} : std::string_view("write to the local broker failed"));
   }
@@ -362,6 +364,7 @@ std::string session::handle_ack(const packet& p) {
   --inflight_unfinished_;
   pop_finished();
   send_waiting();
+  if (ok) ++published_;
   if (done) done(ok, why);
   return {};
 }

@@ -37,6 +37,7 @@ class link_test : public test_support::loop_test {
     };
     h.on_connected = [this] { ++connects; };
     h.on_connection_lost = [this](std::string_view) { ++losses; };
+    h.log = [this](int, std::string_view text) { logs.emplace_back(text); };
     return h;
   }
   bool connected(iotgw::mqtt::link& l) {
@@ -47,6 +48,7 @@ class link_test : public test_support::loop_test {
   std::vector<test_support::received_message> received;
   int connects = 0;
   int losses = 0;
+  std::vector<std::string> logs;
 };
 
 TEST_F(link_test, receives_subscribed_messages_including_retained_ones) {
@@ -266,10 +268,7 @@ TEST_F(link_tls_test, connects_with_a_client_certificate_and_carries_messages_bo
 TEST_F(link_tls_test, broker_with_an_untrusted_certificate_is_refused_with_the_reason) {
   auto c = tls_config();
   c.ca_file = pki.file("other-ca.pem");
-  std::vector<std::string> logs;
-  auto h = handlers();
-  h.log = [&](int, std::string_view text) { logs.emplace_back(text); };
-  iotgw::mqtt::link l(loop_, c, h);
+  iotgw::mqtt::link l(loop_, c, handlers());
   l.start();
   ASSERT_TRUE(run_until(loop_, [&] { return !logs.empty(); }, 10s));
   EXPECT_NE(logs[0].find("connect failed"), std::string::npos) << logs[0];
@@ -289,10 +288,7 @@ TEST_F(link_tls_test, without_a_client_certificate_the_broker_refuses) {
   auto c = tls_config();
   c.cert_file.clear();
   c.key_file.clear();
-  std::vector<std::string> logs;
-  auto h = handlers();
-  h.log = [&](int, std::string_view text) { logs.emplace_back(text); };
-  iotgw::mqtt::link l(loop_, c, h);
+  iotgw::mqtt::link l(loop_, c, handlers());
   l.start();
   ASSERT_TRUE(run_until(loop_, [&] { return !logs.empty(); }, 10s));
   EXPECT_NE(logs[0].find("connect failed"), std::string::npos) << logs[0];

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/hex.hpp"
+
 #include <string>
 #include <vector>
 
@@ -13,11 +15,7 @@ using namespace iotgw::mqtt;
 
 namespace {
 
-byte_buffer bytes(std::initializer_list<int> list) {
-  byte_buffer b;
-  for (int v : list) b.push_back(static_cast<std::uint8_t>(v));
-  return b;
-}
+using test_support::bytes;
 
 byte_buffer text(std::string_view s) { return byte_buffer(s.begin(), s.end()); }
 

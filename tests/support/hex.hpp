@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -25,6 +26,13 @@ inline std::vector<std::uint8_t> from_hex(std::string_view hex) {
   for (std::size_t i = 0; i < compact.size(); i += 2) {
     out.push_back(static_cast<std::uint8_t>(digit(compact[i]) * 16 + digit(compact[i + 1])));
   }
+  return out;
+}
+
+// Bytes written as numbers, e.g. bytes({0x20, 3, 0, 'a'}) for a packet in a test.
+inline std::vector<std::uint8_t> bytes(std::initializer_list<int> list) {
+  std::vector<std::uint8_t> out;
+  for (int v : list) out.push_back(static_cast<std::uint8_t>(v));
   return out;
 }
 

@@ -81,7 +81,7 @@ class link : public bridge::local_broker {
   void publish(std::string topic, std::string payload, unsigned qos, bool retain,
                publish_done done) override;
 
-  std::uint64_t published() const noexcept { return published_; }
+  std::uint64_t published() const noexcept { return session_.published(); }
   std::uint64_t received() const noexcept { return received_; }
   // Publishes handed over and not finished yet.
   std::size_t pending_publishes() const noexcept { return session_.pending_publishes(); }
@@ -123,7 +123,6 @@ class link : public bridge::local_broker {
   bool running_ = false;
   bool flush_scheduled_ = false;
   bool ever_connected_ = false;
-  std::uint64_t published_ = 0;
   std::uint64_t received_ = 0;
 };
 

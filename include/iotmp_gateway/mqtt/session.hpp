@@ -102,6 +102,8 @@ class session {
   state current_state() const noexcept { return state_; }
   std::size_t pending_publishes() const noexcept { return inflight_.size() + waiting_.size() + written_.size(); }
   std::size_t pending_subscribes() const noexcept { return subscribes_.size(); }
+  // Publishes the broker accepted (QoS 1/2) or that were written (QoS 0).
+  std::uint64_t published() const noexcept { return published_; }
   std::chrono::seconds keepalive() const noexcept { return keepalive_; }
 
  private:
@@ -155,6 +157,7 @@ class session {
   std::size_t ids_in_use_count_ = 0;  // bitset::count() is 1024 words: not per publish
   std::bitset<65536> qos2_received_;  // incoming QoS 2 ids before their PUBREL
   std::uint16_t next_id_ = 1;
+  std::uint64_t published_ = 0;
 
   clock::time_point begun_at_{};
   clock::time_point last_in_{};
