@@ -1,7 +1,9 @@
 #include "iotmp_gateway/bridge/router.hpp"
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <unordered_set>
 
 #include "iotmp_gateway/bridge/topic_resource.hpp"
 #include "iotmp_gateway/pson/codec.hpp"
@@ -32,29 +34,54 @@ class gateway_resource : public iotmp::resource {
 };
 
 // One configured stream. Kept small: a gateway may map thousands of topics.
-// The configured entry is not copied, its texts live in the two filters.
+// The configured entry is not copied, its texts live in the filters.
 struct router::stream_binding {
   topic_filter local;
-  topic_filter cloud;  // the configured cloud topic, or the local one when none was given
-  bool cloud_given;    // the configuration named a cloud topic
+  // Only when the configuration named a cloud topic; else it is the local one.
+  std::unique_ptr<const topic_filter> cloud_named;
+  // Wildcard publish: local topic -> stream, made with the first such topic.
+  std::unique_ptr<string_map<iotmp::device_stream_id>> per_topic;
+  // The streams on the configured topic (at most two: `both` in the event
+  // scheme); 0 for none.
+  std::array<iotmp::device_stream_id, 2> fixed_ids{};
+  iotmp::device_stream_id publish_id = 0;  // fixed (non-wildcard) publish stream
   iotmp::mqtt_scope scope;
   std::uint8_t qos;
   bool retained;
   payload_format format;
   bool publishes;   // scope publish or both
   bool subscribes;  // scope subscribe or both
-  iotmp::device_stream_id publish_id = 0;  // fixed (non-wildcard) publish stream
-  // Wildcard publish: local topic -> stream, made with the first such topic.
-  std::unique_ptr<string_map<iotmp::device_stream_id>> per_topic;
-  std::vector<iotmp::device_stream_id> ids;  // every stream this binding opened
+
+  const topic_filter& cloud() const noexcept { return cloud_named ? *cloud_named : local; }
+
+  // Every stream this binding opened.
+  template <typename F>
+  void for_each_id(F&& f) const {
+    for (const auto id : fixed_ids) {
+      if (id != 0) f(id);
+    }
+    if (per_topic) {
+      for (const auto& entry : *per_topic) {
+        if (entry.second != 0) f(entry.second);
+      }
+    }
+  }
 
   // Whether this binding is what `sc` configures (reload keeps it then).
   // Compares every field of config::stream_config.
   bool configured_as(const config::stream_config& sc) const {
-    return sc.local == local.text() && (sc.cloud.empty() ? !cloud_given : cloud_given && sc.cloud == cloud.text()) &&
+    return sc.local == local.text() &&
+           (sc.cloud.empty() ? !cloud_named : cloud_named && sc.cloud == cloud_named->text()) &&
            sc.scope == scope && sc.qos == qos && sc.retained == retained && sc.format == format;
   }
 };
+
+std::string_view router::read_filter_of::operator()(const topic_resource* r) const {
+  return r->read_filter()->text();
+}
+std::string_view router::local_filter_of::operator()(const stream_binding* b) const {
+  return b->local.text();
+}
 
 router::router(iotmp::device_session& session, iotmp::resource_registry& registry,
                local_broker& broker, std::string version, clock_fn now)
@@ -83,7 +110,7 @@ void router::clear() {
   exact_reads_.clear();
   wildcard_reads_.clear();
   for (const auto& b : streams_) {
-    for (auto id : b->ids) session_.remove_device_stream(id);
+    b->for_each_id([&](iotmp::device_stream_id id) { session_.remove_device_stream(id); });
   }
   streams_.clear();
   exact_publish_.clear();
@@ -98,6 +125,9 @@ void router::configure(const config::gateway_config& cfg) {
   mqtt_streams_ = cfg.cloud.mqtt_streams;
   max_topic_streams_ = cfg.max_topic_streams;
   for (const auto& rc : cfg.resources) add_resource(rc);
+  // Usually one stream per entry: the per-stream arrays get their size once.
+  routes_.reserve(cfg.streams.size() + 1);
+  session_.reserve_device_streams(cfg.streams.size());
   for (const auto& sc : cfg.streams) add_stream(sc);
   reindex();
   reopen_spooled();
@@ -158,36 +188,50 @@ void router::reconfigure(const config::gateway_config& next) {
   reopen_spooled();
 }
 
+bool router::configured_as(const config::gateway_config& cfg) const {
+  if (cfg.resources.size() != resources_.size() || cfg.streams.size() != streams_.size()) return false;
+  for (std::size_t i = 0; i < resources_.size(); ++i) {
+    if (!(resources_[i]->config() == cfg.resources[i])) return false;
+  }
+  for (std::size_t i = 0; i < streams_.size(); ++i) {
+    if (!streams_[i]->configured_as(cfg.streams[i])) return false;
+  }
+  return true;
+}
+
 void router::retire(stream_binding& old, const string_map<stream_binding*>& successors) {
   // Its successor reads the same local topics: what waits moves over, in order.
   const auto found = successors.find(old.local.text());
   stream_binding* successor = found != successors.end() ? found->second : nullptr;
-  for (const auto id : old.ids) {
-    auto route = routes_.find(id);
-    if (route != routes_.end() && !route->second.local_topic.empty() && !route->second.refused) {
-      --topic_streams_;
-    }
-    const auto q = route != routes_.end() ? route->second.queue : spool::spool::no_queue;
+  old.for_each_id([&](iotmp::device_stream_id id) {
+    auto* route = route_of(id);
+    if (route != nullptr && route->local_topic != nullptr && !route->refused) --topic_streams_;
+    const auto q = route != nullptr ? queue_of(*route, false) : spool::spool::no_queue;
     if (q != spool::spool::no_queue && !spool_->empty(q) && !queue_shared(q, id)) {
       iotmp::device_stream_id target = 0;
       if (successor != nullptr) {
+        // `route` is not used below: per_topic_stream() may grow routes_.
         if (!successor->local.has_wildcards()) {
           target = successor->publish_id;
-        } else if (successor->local.match(route->second.local_topic, &captures_)) {
-          target = per_topic_stream(*successor, route->second.local_topic, captures_);
+        } else if (successor->local.match(*route->local_topic, &captures_)) {
+          target = per_topic_stream(*successor, *route->local_topic, captures_);
         }
       }
-      const auto target_route = routes_.find(target);
-      if (target != 0 && target_route != routes_.end()) {
+      auto* target_route = route_of(target);
+      const auto to = target_route != nullptr ? queue_of(*target_route, true) : spool::spool::no_queue;
+      if (to == q) {
+        // The same cloud topic: the entries stay where they are.
+      } else if (to != spool::spool::no_queue) {
         // A different cloud topic is a different queue: the entries move, in order.
-        spool_->move_all(q, target_route->second.queue);
+        spool_->move_all(q, to);
       } else {
         spool_->drop_all(q);
       }
     }
-    routes_.erase(id);
+    // Again: opening the successor's stream may have grown routes_.
+    if (auto* gone = route_of(id)) *gone = stream_route{};
     session_.remove_device_stream(id);
-  }
+  });
 }
 
 void router::reindex() {
@@ -198,7 +242,7 @@ void router::reindex() {
       if (filter->has_wildcards()) {
         wildcard_reads_.push_back(r.get());
       } else {
-        exact_reads_[filter->text()].push_back(r.get());
+        exact_reads_.insert(r.get());
       }
     }
   }
@@ -209,7 +253,7 @@ void router::reindex() {
     if (b->local.has_wildcards()) {
       wildcard_publish_.push_back(b.get());
     } else {
-      exact_publish_[b->local.text()].push_back(b.get());
+      exact_publish_.insert(b.get());
     }
   }
 }
@@ -222,60 +266,110 @@ void router::add_resource(const config::resource_config& rc) {
 
 void router::add_stream(const config::stream_config& sc) {
   auto local = topic_filter::parse(sc.local);
-  auto cloud = topic_filter::parse(sc.cloud.empty() ? sc.local : sc.cloud);
-  if (!local || !cloud) return;  // the loader refuses such topics already
+  if (!local) return;  // the loader refuses such topics already
+  std::unique_ptr<const topic_filter> cloud_named;
+  if (!sc.cloud.empty()) {
+    auto cloud = topic_filter::parse(sc.cloud);
+    if (!cloud) return;
+    cloud_named = std::make_unique<const topic_filter>(std::move(*cloud));
+  }
   auto b = std::make_unique<stream_binding>(stream_binding{
-      std::move(*local), std::move(*cloud), !sc.cloud.empty(), sc.scope, static_cast<std::uint8_t>(sc.qos),
-      sc.retained, sc.format, sc.scope != iotmp::mqtt_scope::subscribe, sc.scope != iotmp::mqtt_scope::publish, 0,
-      nullptr, {}});
+      std::move(*local), std::move(cloud_named), nullptr, {}, 0, sc.scope, static_cast<std::uint8_t>(sc.qos),
+      sc.retained, sc.format, sc.scope != iotmp::mqtt_scope::subscribe, sc.scope != iotmp::mqtt_scope::publish});
   const auto scheme = mqtt_streams_;
   const bool wildcard = b->local.has_wildcards();
   if (!wildcard || !b->publishes) {
     // One stream (or two in the event scheme for `both`) on the configured topic.
     for (const auto& request :
-         iotmp::mqtt_stream_requests(scheme, b->cloud.text(), sc.scope, sc.qos, sc.retained)) {
-      const auto id = open_stream(*b, request, {}, b->cloud.text());
+         iotmp::mqtt_stream_requests(scheme, b->cloud().text(), sc.scope, sc.qos, sc.retained)) {
+      const auto id = open_stream(*b, request, nullptr);
       if (request.scope != iotmp::mqtt_scope::subscribe) b->publish_id = id;
     }
   } else if (b->subscribes) {
     // Wildcard `both`: per-topic publish streams as topics appear, plus one
     // subscribe stream on the filter.
-    for (const auto& request : iotmp::mqtt_stream_requests(scheme, b->cloud.text(),
+    for (const auto& request : iotmp::mqtt_stream_requests(scheme, b->cloud().text(),
                                                            iotmp::mqtt_scope::subscribe, sc.qos,
                                                            false)) {
-      open_stream(*b, request, {}, b->cloud.text());
+      open_stream(*b, request, nullptr);
     }
   }
   streams_.push_back(std::move(b));
 }
 
 iotmp::device_stream_id router::open_stream(stream_binding& b, const iotmp::stream_request& request,
-                                            std::string local_topic, std::string_view cloud_topic) {
+                                            const std::string* local_topic) {
   const auto id = session_.add_device_stream(request.resource, request.parameters);
   const bool publish = request.scope != iotmp::mqtt_scope::subscribe;
+  if (routes_.size() <= id) routes_.resize(id + 1);
   // Keyed by the cloud topic: the same queue is found again after a restart.
-  routes_[id] = stream_route{&b, publish, request.scope != iotmp::mqtt_scope::publish, false,
-                             std::move(local_topic),
-                             publish ? spool_->queue(cloud_topic) : spool::spool::no_queue};
-  b.ids.push_back(id);
+  routes_[id] = stream_route{&b, local_topic, spool::spool::no_queue, publish,
+                             request.scope != iotmp::mqtt_scope::publish, false};
+  if (local_topic == nullptr) {
+    auto slot = std::find(b.fixed_ids.begin(), b.fixed_ids.end(), 0u);
+    if (slot != b.fixed_ids.end()) *slot = id;  // mqtt_stream_requests gives at most two
+  }
   return id;
 }
 
+router::stream_route* router::route_of(iotmp::device_stream_id id) noexcept {
+  if (id == 0 || id >= routes_.size() || routes_[id].binding == nullptr) return nullptr;
+  return &routes_[id];
+}
+
 void router::reopen_spooled() {
+  // Keys a fixed stream publishes to: their data goes when that stream opens.
+  std::unordered_set<std::string_view> fixed;
+  for (const auto& b : streams_) {
+    if (b->publishes && !b->local.has_wildcards()) fixed.insert(b->cloud().text());
+  }
   for (const auto& key : spool_->waiting_keys()) {
-    const auto q = spool_->queue(key);
-    if (queue_shared(q, 0)) continue;
+    if (fixed.contains(key)) continue;
     for (auto* b : wildcard_publish_) {
-      if (!b->cloud.match(key, &captures_)) continue;
+      if (!b->cloud().match(key, &captures_)) continue;
       const auto local = b->local.fill(captures_);
+      // Opened now, or already open for that topic.
       if (local && per_topic_stream(*b, *local, captures_) != 0) break;
     }
   }
 }
 
-bool router::queue_shared(spool::spool::queue_id q, iotmp::device_stream_id except) const {
-  for (const auto& [id, route] : routes_) {
-    if (id != except && route.queue == q) return true;
+std::optional<std::string> router::cloud_topic_of(const stream_route& r) const {
+  const auto& b = *r.binding;
+  if (r.local_topic == nullptr) return b.cloud().text();
+  // Not captures_: callers may be in the middle of a match.
+  wildcard_values captures;
+  if (!b.local.match(*r.local_topic, &captures)) return std::nullopt;
+  return b.cloud().fill(captures);
+}
+
+spool::spool::queue_id router::queue_of(stream_route& r, bool create) {
+  if (r.queue != spool::spool::no_queue || !r.publish) return r.queue;
+  if (const auto key = cloud_topic_of(r)) r.queue = create ? spool_->queue(*key) : spool_->find(*key);
+  return r.queue;
+}
+
+bool router::queue_shared(spool::spool::queue_id q, iotmp::device_stream_id except) {
+  // By cloud topic, not by routes_[].queue: a route learns its queue only
+  // when something waits for it. Once per refused or removed stream with
+  // data waiting, so a pass over the bindings is fine.
+  const std::string& key = spool_->key_of(q);
+  const auto take = [&](iotmp::device_stream_id id) {
+    auto* route = id != except ? route_of(id) : nullptr;
+    if (route == nullptr) return false;
+    route->queue = q;
+    return true;
+  };
+  for (const auto& b : streams_) {
+    if (!b->publishes) continue;
+    if (!b->local.has_wildcards()) {
+      if (b->cloud().text() == key && take(b->publish_id)) return true;
+    } else if (b->per_topic && b->cloud().match(key, &captures_)) {
+      const auto local = b->local.fill(captures_);
+      if (!local) continue;
+      const auto it = b->per_topic->find(*local);
+      if (it != b->per_topic->end() && take(it->second)) return true;
+    }
   }
   return false;
 }
@@ -345,22 +439,20 @@ void router::on_local_message(std::string_view topic, std::string_view payload, 
     const std::string path = r.update(topic, *value, captures);
     if (!path.empty()) session_.resource_changed(path);
   };
-  if (auto it = exact_reads_.find(topic); it != exact_reads_.end()) {
-    for (auto* r : it->second) update(*r, {});
-  }
+  exact_reads_.for_each(topic, [&](topic_resource* r) {
+    update(*r, {});
+    return true;
+  });
   for (auto* r : wildcard_reads_) {
     if (r->read_filter()->match(topic, &captures_)) update(*r, captures_);
   }
   // Retained messages are state from before we subscribed: they fill the cache
   // but are not stream data (they were forwarded when they were published).
   if (retained) return;
-  if (auto it = exact_publish_.find(topic); it != exact_publish_.end()) {
-    for (auto* b : it->second) {
-      if (const byte_buffer* value = converted(payload, b->format)) {
-        route_to_stream(*b, topic, {}, *value);
-      }
-    }
-  }
+  exact_publish_.for_each(topic, [&](stream_binding* b) {
+    if (const byte_buffer* value = converted(payload, b->format)) route_to_stream(*b, topic, {}, *value);
+    return true;
+  });
   for (auto* b : wildcard_publish_) {
     if (!b->local.match(topic, &captures_)) continue;
     if (const byte_buffer* value = converted(payload, b->format)) {
@@ -377,34 +469,34 @@ void router::route_to_stream(stream_binding& b, std::string_view topic,
     ++counters_.dropped;  // over the cap (or no cloud topic for it): counted, not sent
     return;
   }
-  const auto& route = routes_.at(id);
-  if (route.refused) {
+  auto* route = route_of(id);
+  if (route == nullptr || route->refused) {
     ++counters_.dropped;
     return;
   }
-  send_or_hold(id, route.queue, payload);
+  send_or_hold(id, *route, payload);
 }
 
 iotmp::device_stream_id router::per_topic_stream(stream_binding& b, std::string_view topic,
                                                  const wildcard_values& captures) {
   if (!b.per_topic) b.per_topic = std::make_unique<string_map<iotmp::device_stream_id>>();
   if (auto it = b.per_topic->find(topic); it != b.per_topic->end()) return it->second;
-  const auto cloud_topic = b.cloud.fill(captures);
+  const auto cloud_topic = b.cloud().fill(captures);
   if (!cloud_topic || topic_streams_ >= max_topic_streams_) return 0;
   const auto request = iotmp::mqtt_stream_requests(mqtt_streams_, *cloud_topic,
                                                    iotmp::mqtt_scope::publish, b.qos,
                                                    b.retained)
                            .front();
-  const auto id = open_stream(b, request, std::string(topic), *cloud_topic);
-  b.per_topic->emplace(std::string(topic), id);
+  // The map's key is the route's local topic: in place before the stream.
+  auto entry = b.per_topic->emplace(std::string(topic), 0).first;
+  entry->second = open_stream(b, request, &entry->first);
   ++topic_streams_;
-  return id;
+  return entry->second;
 }
 
-void router::send_or_hold(iotmp::device_stream_id id, spool::spool::queue_id q,
-                          const byte_buffer& payload) {
+void router::send_or_hold(iotmp::device_stream_id id, stream_route& route, const byte_buffer& payload) {
   // Order per stream: nothing overtakes what already waits.
-  if (spool_->empty(q)) {
+  if (route.queue == spool::spool::no_queue || spool_->empty(route.queue)) {
     switch (session_.send_stream_data(id, payload)) {
       case iotmp::send_status::sent: return;
       case iotmp::send_status::too_large: ++counters_.dropped; return;
@@ -414,13 +506,20 @@ void router::send_or_hold(iotmp::device_stream_id id, spool::spool::queue_id q,
   }
   // Stream not open, or the socket over its high-water mark: to the spool
   // rather than growing memory. A refusal (too large) is counted by the spool.
+  const auto q = queue_of(route, true);
+  if (q == spool::spool::no_queue) {
+    ++counters_.dropped;  // no cloud topic to keep it under (the stream has one)
+    return;
+  }
   if (spool_->append(q, payload)) ++counters_.spooled;
 }
 
 void router::flush(iotmp::device_stream_id id) {
-  const auto route = routes_.find(id);
-  if (route == routes_.end() || route->second.queue == spool::spool::no_queue) return;
-  const auto q = route->second.queue;
+  auto* route = route_of(id);
+  if (route == nullptr) return;
+  // Data of an earlier run may wait under its cloud topic.
+  const auto q = queue_of(*route, false);
+  if (q == spool::spool::no_queue) return;
   while (const byte_buffer* payload = spool_->front(q)) {
     const auto status = session_.send_stream_data(id, *payload);
     if (status == iotmp::send_status::not_open || status == iotmp::send_status::would_block) break;
@@ -433,10 +532,12 @@ void router::flush(iotmp::device_stream_id id) {
 
 void router::on_writable() {
   std::vector<std::pair<std::uint64_t, iotmp::device_stream_id>> waiting;
-  for (const auto& [id, route] : routes_) {
-    if (route.queue == spool::spool::no_queue || spool_->empty(route.queue)) continue;
-    if (!session_.device_stream_open(id)) continue;
-    waiting.emplace_back(spool_->front_sequence(route.queue), id);
+  for (std::size_t id = 1; id < routes_.size(); ++id) {
+    const auto& route = routes_[id];
+    if (route.binding == nullptr || route.queue == spool::spool::no_queue || spool_->empty(route.queue)) continue;
+    const auto sid = static_cast<iotmp::device_stream_id>(id);
+    if (!session_.device_stream_open(sid)) continue;
+    waiting.emplace_back(spool_->front_sequence(route.queue), sid);
   }
   // Oldest data first across streams, so a long queue does not starve the others.
   std::sort(waiting.begin(), waiting.end());
@@ -447,27 +548,26 @@ void router::on_writable() {
 }
 
 void router::on_device_stream_open(iotmp::device_stream_id id, const pson::value*) {
-  auto route = routes_.find(id);
-  if (route == routes_.end()) return;
-  route->second.refused = false;
+  auto* route = route_of(id);
+  if (route == nullptr) return;
+  route->refused = false;
   flush(id);
 }
 
 void router::on_device_stream_refused(iotmp::device_stream_id id) {
-  auto route = routes_.find(id);
-  if (route == routes_.end()) return;
-  if (!route->second.refused && !route->second.local_topic.empty()) --topic_streams_;
-  route->second.refused = true;
+  auto* route = route_of(id);
+  if (route == nullptr) return;
+  if (!route->refused && route->local_topic != nullptr) --topic_streams_;
+  route->refused = true;
   // Nothing can carry what waits for it.
-  if (route->second.queue != spool::spool::no_queue && !queue_shared(route->second.queue, id)) {
-    spool_->drop_all(route->second.queue);
-  }
+  const auto q = queue_of(*route, false);
+  if (q != spool::spool::no_queue && !spool_->empty(q) && !queue_shared(q, id)) spool_->drop_all(q);
 }
 
 void router::on_device_stream_data(iotmp::device_stream_id id, const pson::value& data) {
-  auto route = routes_.find(id);
-  if (route == routes_.end() || !route->second.subscribe) return;
-  deliver_locally(*route->second.binding, data);
+  const auto* route = route_of(id);
+  if (route == nullptr || !route->subscribe) return;
+  deliver_locally(*route->binding, data);
 }
 
 void router::deliver_locally(stream_binding& b, const pson::value& data) {
@@ -478,7 +578,7 @@ void router::deliver_locally(stream_binding& b, const pson::value& data) {
   const pson::value* topic = data.find("topic");
   const pson::value* inner = data.find("payload");
   if (data.is_object() && data.as_object().size() == 2 && topic && inner && topic->is_string()) {
-    if (b.cloud.match(topic->as_string(), &captures_)) local_topic = b.local.fill(captures_);
+    if (b.cloud().match(topic->as_string(), &captures_)) local_topic = b.local.fill(captures_);
     payload = inner;
   } else {
     if (data.is_object() && data.as_object().size() == 1 && inner) payload = inner;

@@ -56,6 +56,14 @@ spool::options spool_options_of(const config::gateway_config& c) {
   return o;
 }
 
+// A configuration without its resource and stream lists.
+config::gateway_config settings_of(config::gateway_config c) {
+  // Assigning {} would keep the capacity (initializer-list assignment).
+  std::vector<config::resource_config>().swap(c.resources);
+  std::vector<config::stream_config>().swap(c.streams);
+  return c;
+}
+
 }  // namespace
 
 gateway::gateway(uv::loop& loop, config::gateway_config config, logger& log, std::string version)
@@ -66,7 +74,8 @@ gateway::gateway(uv::loop& loop, config::gateway_config config, logger& log, std
       notifier_(loop) {
   spool_ = std::make_unique<spool::spool>(spool_options_of(config_), log_.sink());
   spool_driver_ = std::make_unique<spool::uv_driver>(loop_, *spool_);
-  build_links();
+  build_links(config_);
+  config_ = settings_of(std::move(config_));
 }
 
 gateway::~gateway() {
@@ -84,7 +93,7 @@ gateway::~gateway() {
   spool_.reset();
 }
 
-void gateway::build_links() {
+void gateway::build_links(const config::gateway_config& maps) {
   mqtt::link_handlers mh;
   mh.on_message = [this](std::string_view topic, std::string_view payload, bool retained) {
     if (router_) router_->on_local_message(topic, payload, retained);
@@ -105,7 +114,7 @@ void gateway::build_links() {
   router_ = std::make_unique<bridge::router>(cloud_->session(), registry_, *mqtt_, version_);
   router_->use_spool(*spool_);
   cloud_->set_downstream(router_.get());
-  router_->configure(config_);
+  router_->configure(maps);
   mqtt_->set_subscriptions(router_->subscriptions());
 }
 
@@ -118,8 +127,8 @@ void gateway::start() {
   watch(SIGTERM, [this] { stop(); });
   watch(SIGINT, [this] { stop(); });
   watch(SIGHUP, [this] { reload(); });
-  log_.log(LOG_INFO, "iotmp-gateway " + version_ + " starting: " + std::to_string(config_.resources.size()) +
-                         " resources, " + std::to_string(config_.streams.size()) + " streams, cloud " +
+  log_.log(LOG_INFO, "iotmp-gateway " + version_ + " starting: " + std::to_string(router_->resource_count()) +
+                         " resources, " + std::to_string(router_->stream_count()) + " streams, cloud " +
                          config_.cloud.host + ":" + std::to_string(config_.cloud.port) +
                          (config_.cloud.tls ? " (TLS)" : " (plain TCP)") + ", broker " + config_.mqtt.uri);
   mqtt_->start();
@@ -167,7 +176,8 @@ void gateway::reload() {
 }
 
 void gateway::apply(const config::gateway_config& next) {
-  if (next == config_) {
+  auto settings = settings_of(next);
+  if (settings == config_ && router_->configured_as(next)) {
     log_.log(LOG_INFO, "reload: configuration unchanged");
     return;
   }
@@ -189,18 +199,18 @@ void gateway::apply(const config::gateway_config& next) {
     router_.reset();
     cloud_.reset();
     mqtt_.reset();
-    config_ = next;
-    build_links();
+    config_ = std::move(settings);
+    build_links(next);
     mqtt_->start();
     cloud_->start();
   } else {
     // Same sessions: only the maps change (cached values and held data stay).
-    config_ = next;
-    router_->reconfigure(config_);
+    config_ = std::move(settings);
+    router_->reconfigure(next);
     mqtt_->set_subscriptions(router_->subscriptions());
   }
-  log_.log(LOG_INFO, "reload: " + std::to_string(config_.resources.size()) + " resources, " +
-                         std::to_string(config_.streams.size()) + " streams");
+  log_.log(LOG_INFO, "reload: " + std::to_string(next.resources.size()) + " resources, " +
+                         std::to_string(next.streams.size()) + " streams");
   on_state_change();
 }
 

@@ -86,11 +86,13 @@ void device_session::on_data(byte_view data, time_point now) {
 }
 
 void device_session::on_closed() {
-  for (auto& [id, s] : device_streams_) {
+  // By index: the observer may add or remove streams.
+  for (std::size_t i = 0; i < device_streams_.size(); ++i) {
+    auto& s = device_streams_[i];
     const bool was_open = s.open;
     s.sid.reset();
     s.open = false;
-    if (was_open) observer_.on_device_stream_closed(id);
+    if (was_open) observer_.on_device_stream_closed(static_cast<device_stream_id>(i + 1));
   }
   device_stream_sids_.clear();
   server_streams_.clear();
@@ -176,7 +178,11 @@ void device_session::become_ready() {
   connect_sid_.reset();
   observer_.on_authenticated();
   if (state_ != session_state::ready) return;  // the observer may have closed us
-  for (auto& [id, s] : device_streams_) open_device_stream(id, s);
+  for (std::size_t i = 0; i < device_streams_.size(); ++i) {
+    if (device_streams_[i].parameters) {
+      open_device_stream(static_cast<device_stream_id>(i + 1), device_streams_[i]);
+    }
+  }
 }
 
 void device_session::fail(std::string_view reason) {
@@ -295,7 +301,7 @@ void device_session::handle_stop_stream(const message_view& m) {
   } else if (auto d = device_stream_sids_.find(sid); d != device_stream_sids_.end()) {
     const device_stream_id id = d->second;
     device_stream_sids_.erase(d);
-    auto& s = device_streams_.at(id);
+    auto& s = *find_device_stream(id);
     const bool was_open = s.open;
     s.sid.reset();
     s.open = false;
@@ -316,7 +322,7 @@ void device_session::handle_stream_data(const message_view& m) {
     const resource_call call{it->second.path, found->placeholders, &input};
     found->target->run(call, reply{});
   } else if (auto d = device_stream_sids_.find(sid); d != device_stream_sids_.end()) {
-    if (!device_streams_.at(d->second).open) return;
+    if (!find_device_stream(d->second)->open) return;
     observer_.on_device_stream_data(d->second, m.payload.to_value());
   }
   // Anything else: a stream we do not know; dropped without an answer.
@@ -327,7 +333,7 @@ void device_session::handle_answer(const message_view& m, bool ok) {
   const std::uint16_t sid = *m.stream_id;
   if (auto d = device_stream_sids_.find(sid); d != device_stream_sids_.end()) {
     const device_stream_id id = d->second;
-    auto& s = device_streams_.at(id);
+    auto& s = *find_device_stream(id);
     if (s.open) return;  // already open: a late duplicate
     if (ok) {
       s.open = true;
@@ -388,8 +394,18 @@ bool device_session::send_sample(std::uint16_t sid, const std::string& path) {
 // ---------------------------------------------------------------- device streams
 
 device_stream_id device_session::add_device_stream(pson::value resource, pson::value parameters) {
-  const device_stream_id id = next_device_stream_id_++;
-  auto& s = device_streams_[id];
+  device_stream_id id = 0;
+  if (!free_device_stream_ids_.empty()) {
+    // The lowest free id: streams reopen in id order, which stays close to
+    // the order they were added in.
+    std::pop_heap(free_device_stream_ids_.begin(), free_device_stream_ids_.end(), std::greater<>{});
+    id = free_device_stream_ids_.back();
+    free_device_stream_ids_.pop_back();
+  } else {
+    device_streams_.emplace_back();
+    id = static_cast<device_stream_id>(device_streams_.size());
+  }
+  auto& s = device_streams_[id - 1];
   s.resource = std::move(resource);
   const auto same = std::find_if(shared_parameters_.begin(), shared_parameters_.end(),
                                  [&](const auto& p) { return *p == parameters; });
@@ -405,34 +421,41 @@ device_stream_id device_session::add_device_stream(pson::value resource, pson::v
 }
 
 void device_session::remove_device_stream(device_stream_id id) {
-  auto it = device_streams_.find(id);
-  if (it == device_streams_.end()) return;
-  if (it->second.sid) {
-    if (state_ == session_state::ready) {
-      send(message{message_type::stop_stream, *it->second.sid, {}, {}, {}});
-    }
-    device_stream_sids_.erase(*it->second.sid);
+  auto* s = find_device_stream(id);
+  if (s == nullptr) return;
+  if (s->sid) {
+    if (state_ == session_state::ready) send(message{message_type::stop_stream, *s->sid, {}, {}, {}});
+    device_stream_sids_.erase(*s->sid);
   }
-  device_streams_.erase(it);
+  *s = device_stream{};
+  free_device_stream_ids_.push_back(id);
+  std::push_heap(free_device_stream_ids_.begin(), free_device_stream_ids_.end(), std::greater<>{});
+}
+
+device_session::device_stream* device_session::find_device_stream(device_stream_id id) noexcept {
+  if (id == 0 || id > device_streams_.size() || !device_streams_[id - 1].parameters) return nullptr;
+  return &device_streams_[id - 1];
+}
+
+const device_session::device_stream* device_session::find_device_stream(device_stream_id id) const noexcept {
+  return const_cast<device_session*>(this)->find_device_stream(id);
 }
 
 bool device_session::device_stream_open(device_stream_id id) const {
-  auto it = device_streams_.find(id);
-  return it != device_streams_.end() && it->second.open;
+  const auto* s = find_device_stream(id);
+  return s != nullptr && s->open;
 }
 
 send_status device_session::send_stream_data(device_stream_id id, byte_view pson_payload) {
-  auto it = device_streams_.find(id);
-  if (it == device_streams_.end() || !it->second.open || state_ != session_state::ready) {
-    return send_status::not_open;
-  }
+  const auto* s = find_device_stream(id);
+  if (s == nullptr || !s->open || state_ != session_state::ready) return send_status::not_open;
   if (!writable_) return send_status::would_block;
   if (output_.size() >= config_.max_pending_output) {
     output_full_ = true;
     return send_status::would_block;
   }
   const std::size_t before = output_.size();
-  if (encode_stream_data(*it->second.sid, pson_payload, output_) != codec_error::none) {
+  if (encode_stream_data(*s->sid, pson_payload, output_) != codec_error::none) {
     return send_status::too_large;
   }
   note_output(before);

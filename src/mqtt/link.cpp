@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <unordered_map>
 
 #include "iotmp_gateway/net/connector.hpp"
 #include "iotmp_gateway/net/tls_context.hpp"
@@ -224,7 +225,7 @@ void link::on_open() {
   backoff_.reset();
   say(LOG_INFO, std::string("local broker ") + config_.uri + (ever_connected_ ? ": reconnected" : ": connected"));
   ever_connected_ = true;
-  subscribe(subscriptions_);
+  subscribe(held_filters());
   if (!config_.status_topic.empty()) {
     session_.publish(config_.status_topic, "online", 1, true, [](bool, std::string_view) {});
   }
@@ -278,27 +279,50 @@ void link::schedule_flush() {
 
 void link::set_subscriptions(std::vector<bridge::subscription> subs) {
   if (state_ == bridge::link_state::connected) {
+    // Only the difference goes to the broker: a changed QoS subscribes again.
+    std::unordered_map<std::string_view, unsigned> wanted;
+    for (const auto& s : subs) wanted.emplace(s.filter, s.qos);
+    auto held = held_filters();
+    std::unordered_map<std::string_view, unsigned> had;
     std::vector<std::string> removed;
-    for (const auto& old : subscriptions_) {
-      const bool kept = std::any_of(subs.begin(), subs.end(), [&](const auto& s) { return s.filter == old.filter; });
-      if (!kept) removed.push_back(old.filter);
+    for (const auto& h : held) {
+      had.emplace(h.filter, h.qos);
+      if (!wanted.contains(h.filter)) removed.push_back(h.filter);
     }
     session_.unsubscribe(removed);
-    std::vector<bridge::subscription> added;
+    std::vector<filter_request> added;
     for (const auto& s : subs) {
-      if (std::find(subscriptions_.begin(), subscriptions_.end(), s) == subscriptions_.end()) added.push_back(s);
+      const auto it = had.find(s.filter);
+      if (it == had.end() || it->second != s.qos) added.push_back({s.filter, s.qos});
     }
-    subscribe(added);
+    subscribe(std::move(added));
     schedule_flush();
   }
-  subscriptions_ = std::move(subs);
+  subscriptions_.clear();
+  for (const auto& s : subs) {
+    // MQTT strings are at most 65535 bytes; the loader checks topic filters.
+    const auto n = std::min<std::size_t>(s.filter.size(), 0xFFFF);
+    subscriptions_.push_back(static_cast<char>(n >> 8));
+    subscriptions_.push_back(static_cast<char>(n & 0xFF));
+    subscriptions_.push_back(static_cast<char>(s.qos));
+    subscriptions_.append(s.filter, 0, n);
+  }
   subscriptions_.shrink_to_fit();  // kept for every reconnect: no spare capacity
 }
 
-void link::subscribe(const std::vector<bridge::subscription>& subs) {
-  std::vector<filter_request> filters;
-  filters.reserve(subs.size());
-  for (const auto& s : subs) filters.push_back({s.filter, s.qos});
+std::vector<filter_request> link::held_filters() const {
+  std::vector<filter_request> out;
+  for (std::size_t i = 0; i + 3 <= subscriptions_.size();) {
+    const auto n = (static_cast<std::size_t>(static_cast<unsigned char>(subscriptions_[i])) << 8) |
+                   static_cast<unsigned char>(subscriptions_[i + 1]);
+    const auto qos = static_cast<unsigned char>(subscriptions_[i + 2]);
+    out.push_back({subscriptions_.substr(i + 3, n), qos});
+    i += 3 + n;
+  }
+  return out;
+}
+
+void link::subscribe(std::vector<filter_request> filters) {
   // Many filters per SUBSCRIBE (the session splits them into packets), each
   // with No Local: what the gateway publishes never comes back to it.
   session_.subscribe(filters);

@@ -358,8 +358,10 @@ std::string session::handle_ack(const packet& p) {
   }
   o->finished = true;
   auto done = std::move(o->done);
-  o->topic = {};
-  o->payload = {};
+  // Acknowledged out of order, it may wait behind older ones: free its bytes
+  // now (swap: assigning {} would keep the capacity).
+  std::string().swap(o->topic);
+  std::string().swap(o->payload);
   release_packet_id(a.packet_id);
   --inflight_unfinished_;
   pop_finished();

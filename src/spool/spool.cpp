@@ -315,11 +315,11 @@ void spool::define(queue_id q) {
 // ------------------------------------------------------------------- queues
 
 spool::queue_id spool::queue(std::string_view key) {
-  if (auto it = by_key_.find(std::string(key)); it != by_key_.end()) return it->second;
+  if (const auto found = by_key_.find(key); found != no_queue) return found;
   const auto id = static_cast<queue_id>(queues_.size());
   queues_.push_back(queue_state{});
   queues_.back().key = std::string(key);
-  by_key_.emplace(std::string(key), id);
+  by_key_.insert(id);
   return id;
 }
 

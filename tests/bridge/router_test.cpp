@@ -380,3 +380,68 @@ TEST_F(router_test, reconfigure_moves_held_data_to_the_reopened_stream) {
 }
 
 }  // namespace
+
+TEST_F(router_test, configured_as_compares_the_resource_and_stream_lists_in_order) {
+  auto cfg = base_config();
+  cfg.streams = {{"alerts/fire", "", iotmp::mqtt_scope::publish, 0, false, config::payload_format::string},
+                 {"cmd/x", "gw1/cmd", iotmp::mqtt_scope::subscribe, 1, false, config::payload_format::json}};
+  r.configure(cfg);
+  EXPECT_TRUE(r.configured_as(cfg));
+  EXPECT_EQ(r.resource_count(), 4u);
+  EXPECT_EQ(r.stream_count(), 2u);
+  auto other = cfg;
+  other.streams[1].cloud = "";
+  EXPECT_FALSE(r.configured_as(other)) << "a cloud topic no longer named";
+  other = cfg;
+  other.streams[0].retained = true;
+  EXPECT_FALSE(r.configured_as(other));
+  other = cfg;
+  std::swap(other.streams[0], other.streams[1]);
+  EXPECT_FALSE(r.configured_as(other));
+  other = cfg;
+  other.resources[0].qos = 1;
+  EXPECT_FALSE(r.configured_as(other));
+  other = cfg;
+  other.streams.pop_back();
+  EXPECT_FALSE(r.configured_as(other));
+}
+
+TEST_F(router_test, streams_to_one_cloud_topic_share_what_waits_when_one_is_refused) {
+  auto cfg = base_config();
+  cfg.streams = {{"a", "shared", iotmp::mqtt_scope::publish, 0, false, config::payload_format::string},
+                 {"b", "shared", iotmp::mqtt_scope::publish, 0, false, config::payload_format::string}};
+  r.configure(cfg);
+  r.on_local_message("a", "1", false);  // cloud down: held under "shared"
+  r.on_local_message("a", "2", false);
+  const auto frames = server.authenticate();
+  std::vector<message> starts;
+  for (const auto& m : frames) {
+    if (m.type == message_type::start_stream) starts.push_back(m);
+  }
+  ASSERT_EQ(starts.size(), 2u);
+  server.send({message_type::error, starts[0].stream_id, {}, {}, {}});  // "a" refused
+  EXPECT_EQ(r.stats().dropped, 0u) << "the stream of \"b\" can carry it";
+  server.send({message_type::ok, starts[1].stream_id, {}, {}, {}});
+  const auto data = server.sent();
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[0], (message{message_type::stream_data, starts[1].stream_id, {}, value("1"), {}}));
+  EXPECT_EQ(data[1].payload, value("2"));
+  EXPECT_EQ(r.held_back_bytes(), 0u);
+}
+
+TEST_F(router_test, a_refused_stream_drops_what_waits_for_its_cloud_topic_alone) {
+  auto cfg = base_config();
+  cfg.streams = {{"a", "only-a", iotmp::mqtt_scope::publish, 0, false, config::payload_format::string},
+                 {"b", "only-b", iotmp::mqtt_scope::publish, 0, false, config::payload_format::string}};
+  r.configure(cfg);
+  r.on_local_message("a", "1", false);
+  r.on_local_message("b", "2", false);
+  const auto frames = server.authenticate();
+  ASSERT_EQ(frames.size(), 2u);
+  server.send({message_type::error, frames[0].stream_id, {}, {}, {}});
+  EXPECT_EQ(r.stats().dropped, 1u);
+  server.send({message_type::ok, frames[1].stream_id, {}, {}, {}});
+  const auto data = server.sent();
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0], (message{message_type::stream_data, frames[1].stream_id, {}, value("2"), {}}));
+}

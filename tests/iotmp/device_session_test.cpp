@@ -435,6 +435,36 @@ TEST_F(device_session_test, subscribe_streams_deliver_and_can_be_stopped_by_the_
   EXPECT_FALSE(session.device_stream_open(id));
 }
 
+TEST_F(device_session_test, removed_stream_ids_are_given_out_again_lowest_first) {
+  // Owners index per-stream data by id: ids stay small and dense.
+  const auto a = session.add_device_stream(value("a"), value(object{}));
+  const auto b = session.add_device_stream(value("b"), value(object{}));
+  const auto c = session.add_device_stream(value("c"), value(object{}));
+  EXPECT_EQ((std::vector<device_stream_id>{a, b, c}), (std::vector<device_stream_id>{1, 2, 3}));
+  session.remove_device_stream(c);
+  session.remove_device_stream(a);
+  EXPECT_EQ(session.add_device_stream(value("d"), value(object{})), a);
+  EXPECT_EQ(session.add_device_stream(value("e"), value(object{})), c);
+  EXPECT_EQ(session.add_device_stream(value("f"), value(object{})), 4u);
+
+  // A reused id is the new stream, on the wire and for its events.
+  connect_and_authenticate();
+  const auto starts = sent();
+  ASSERT_EQ(starts.size(), 4u);
+  EXPECT_EQ(starts[0].resource, value("d")) << "reopened in id order";
+  EXPECT_EQ(starts[1].resource, value("b"));
+  EXPECT_EQ(starts[2].resource, value("e"));
+  EXPECT_EQ(starts[3].resource, value("f"));
+  server_sends({message_type::ok, starts[2].stream_id, {}, {}, {}});
+  EXPECT_EQ(events.opened, (std::vector<device_stream_id>{c}));
+  EXPECT_EQ(session.send_stream_data(c, iotgw::pson::encode(value(5))), send_status::sent);
+  EXPECT_EQ(single_sent().stream_id, starts[2].stream_id);
+  EXPECT_EQ(session.send_stream_data(a, iotgw::pson::encode(value(5))), send_status::not_open);
+  EXPECT_EQ(session.send_stream_data(9, iotgw::pson::encode(value(5))), send_status::not_open)
+      << "an id never given out";
+  session.remove_device_stream(9);  // and removing it is harmless
+}
+
 TEST_F(device_session_test, refused_device_stream_is_reported) {
   const auto id = session.add_device_stream(value(8), value(object{{"event", "x"}}));
   connect_and_authenticate();

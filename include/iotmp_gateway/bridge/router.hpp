@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -19,6 +20,7 @@
 #include "iotmp_gateway/config/config.hpp"
 #include "iotmp_gateway/iotmp/device_session.hpp"
 #include "iotmp_gateway/spool/spool.hpp"
+#include "iotmp_gateway/string_index.hpp"
 
 namespace iotgw::bridge {
 
@@ -62,6 +64,12 @@ class router : public iotmp::session_observer {
   // data held for it moves to the new one.
   void reconfigure(const config::gateway_config& next);
 
+  // Whether `cfg`'s resource and stream lists are what the router runs, in order
+  // (the rest of the configuration is not the router's).
+  bool configured_as(const config::gateway_config& cfg) const;
+  std::size_t resource_count() const noexcept { return resources_.size(); }
+  std::size_t stream_count() const noexcept { return streams_.size(); }
+
   // The filters the MQTT link must hold (deduplicated, highest QoS wins).
   std::vector<subscription> subscriptions() const;
 
@@ -98,13 +106,18 @@ class router : public iotmp::session_observer {
   friend class topic_resource;
 
   struct stream_binding;
+  // What a device stream carries; routes_ holds one per stream id.
   struct stream_route {
-    stream_binding* binding;
-    bool publish;  // carries local -> cloud data
-    bool subscribe;  // carries cloud -> local data
+    stream_binding* binding = nullptr;  // nullptr: no stream has this id
+    // Per-topic streams of a wildcard publish stream: the key of the
+    // binding's per_topic map (a node key, it does not move).
+    const std::string* local_topic = nullptr;
+    // Publish routes: the spool queue of the cloud topic, looked up the first
+    // time something waits (an empty queue per topic would be per-topic memory).
+    spool::spool::queue_id queue = spool::spool::no_queue;
+    bool publish = false;    // carries local -> cloud data
+    bool subscribe = false;  // carries cloud -> local data
     bool refused = false;
-    std::string local_topic;  // per-topic streams of a wildcard publish stream
-    spool::spool::queue_id queue = spool::spool::no_queue;  // publish: by cloud topic
   };
 
   void clear();
@@ -117,15 +130,23 @@ class router : public iotmp::session_observer {
   iotmp::device_stream_id per_topic_stream(stream_binding& b, std::string_view topic,
                                            const wildcard_values& captures);
   iotmp::device_stream_id open_stream(stream_binding& b, const iotmp::stream_request& request,
-                                      std::string local_topic, std::string_view cloud_topic);
+                                      const std::string* local_topic);
+  stream_route* route_of(iotmp::device_stream_id id) noexcept;
   // Streams for spooled data of an earlier run: per-topic streams of wildcard
   // publish streams are otherwise opened only when the local topic appears.
   void reopen_spooled();
-  bool queue_shared(spool::spool::queue_id q, iotmp::device_stream_id except) const;
+  // The cloud topic of a publish route, its spool key.
+  std::optional<std::string> cloud_topic_of(const stream_route& r) const;
+  // The route's queue: found (or made, with create) by its cloud topic the
+  // first time, no_queue when there is none.
+  spool::spool::queue_id queue_of(stream_route& r, bool create);
+  // Whether another stream than `except` publishes to q's cloud topic (it then
+  // takes q's entries); that stream's route learns q.
+  bool queue_shared(spool::spool::queue_id q, iotmp::device_stream_id except);
   void absorb_spool_drops() const noexcept;
   void route_to_stream(stream_binding& b, std::string_view topic, const wildcard_values& captures,
                        const byte_buffer& payload);
-  void send_or_hold(iotmp::device_stream_id id, spool::spool::queue_id q, const byte_buffer& payload);
+  void send_or_hold(iotmp::device_stream_id id, stream_route& route, const byte_buffer& payload);
   void flush(iotmp::device_stream_id id);
   void deliver_locally(stream_binding& b, const pson::value& data);
   const byte_buffer* converted(std::string_view payload, payload_format format);
@@ -143,15 +164,25 @@ class router : public iotmp::session_observer {
   // whole configuration (its resource and stream lists are per-topic memory).
   iotmp::mqtt_stream_scheme mqtt_streams_ = iotmp::mqtt_stream_scheme::spec;
   std::size_t max_topic_streams_ = 0;
+  // Index keys: the filter texts the resources and bindings hold.
+  struct read_filter_of {
+    std::string_view operator()(const topic_resource* r) const;
+  };
+  struct local_filter_of {
+    std::string_view operator()(const stream_binding* b) const;
+  };
+
   std::vector<std::shared_ptr<topic_resource>> resources_;
   std::shared_ptr<gateway_resource> gateway_;
-  string_map<std::vector<topic_resource*>> exact_reads_;
+  string_index<topic_resource*, read_filter_of> exact_reads_;  // configuration order per topic
   std::vector<topic_resource*> wildcard_reads_;
 
   std::vector<std::unique_ptr<stream_binding>> streams_;
-  string_map<std::vector<stream_binding*>> exact_publish_;
+  string_index<stream_binding*, local_filter_of> exact_publish_;
   std::vector<stream_binding*> wildcard_publish_;
-  std::unordered_map<iotmp::device_stream_id, stream_route> routes_;
+  // By device stream id, dense (the session gives out small ids and reuses
+  // them): a vector slot, not a hash node, per stream.
+  std::vector<stream_route> routes_;
   std::size_t topic_streams_ = 0;
 
   std::unique_ptr<spool::spool> own_spool_;

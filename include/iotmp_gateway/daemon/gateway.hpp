@@ -50,11 +50,15 @@ class gateway {
   std::string status_line() const;
 
  private:
-  void build_links();
+  // Makes the links and a router configured with `maps` (config_ settings
+  // with the resource and stream lists).
+  void build_links(const config::gateway_config& maps);
   void apply(const config::gateway_config& next);
   void on_state_change();
 
   uv::loop& loop_;
+  // The settings in use, without the resource and stream lists: the router
+  // holds those (as bindings), and a copy here would be per-topic memory.
   config::gateway_config config_;
   logger& log_;
   std::string version_;

@@ -116,8 +116,12 @@ class device_session {
   std::size_t server_stream_count() const noexcept { return server_streams_.size(); }
 
   // --- device-opened streams (MQTT topics etc.) ---
-  // Kept across reconnects and (re)opened after every authentication.
+  // Kept across reconnects and (re)opened after every authentication. Ids are
+  // small and dense (1, 2, ...): the id of a removed stream is given out again,
+  // so owners can index their own per-stream data by it.
   device_stream_id add_device_stream(pson::value resource, pson::value parameters);
+  // Room for n streams in all, when their number is known (no doubling slack).
+  void reserve_device_streams(std::size_t n) { device_streams_.reserve(n); }
   void remove_device_stream(device_stream_id id);  // STOP_STREAM if open
   bool device_stream_open(device_stream_id id) const;
   // STREAM_DATA with an already encoded PSON payload.
@@ -164,6 +168,8 @@ class device_session {
   bool send_sample(std::uint16_t sid, const std::string& path);
   void open_device_stream(device_stream_id id, device_stream& s);
   std::uint16_t fresh_stream_id();
+  device_stream* find_device_stream(device_stream_id id) noexcept;
+  const device_stream* find_device_stream(device_stream_id id) const noexcept;
   bool stream_id_in_use(std::uint16_t sid) const;
 
   session_config config_;
@@ -186,11 +192,13 @@ class device_session {
 
   std::map<std::uint16_t, server_stream> server_streams_;  // by stream id
   std::unordered_multimap<std::string, std::uint16_t> event_streams_;  // path -> sid
-  std::map<device_stream_id, device_stream> device_streams_;
+  // By id - 1, dense: ids of removed streams are given out again. A free slot
+  // has no parameters.
+  std::vector<device_stream> device_streams_;
+  std::vector<device_stream_id> free_device_stream_ids_;  // a min-heap
   std::vector<std::shared_ptr<const pson::value>> shared_parameters_;  // a few distinct ones
   std::unordered_map<std::uint16_t, device_stream_id> device_stream_sids_;
   std::unordered_map<std::uint16_t, bool> pending_calls_;  // call_server sids awaiting answers
-  device_stream_id next_device_stream_id_ = 1;
 };
 
 }  // namespace iotgw::iotmp

@@ -96,7 +96,10 @@ class link : public bridge::local_broker {
   void on_tick();
   void drop(std::string_view reason);
   void retry_later(std::string_view reason);
-  void subscribe(const std::vector<bridge::subscription>& subs);
+  // Each SUBSCRIBE with No Local on every filter.
+  void subscribe(std::vector<filter_request> filters);
+  // The held filters, unpacked.
+  std::vector<filter_request> held_filters() const;
   void release_free_memory();
   void finish_graceful_stop();
   void say(int priority, std::string_view text) const;
@@ -118,7 +121,9 @@ class link : public bridge::local_broker {
   std::function<void()> stopped_;           // stop_gracefully() in progress
   bool offline_sent_ = false;               // ... and its "offline" is on the way
   clock::time_point handshake_deadline_{};
-  std::vector<bridge::subscription> subscriptions_;
+  // The filters to hold, packed (a gateway holds one per mapped topic): per
+  // filter its length (2 bytes, big-endian), its QoS (1 byte) and its bytes.
+  std::string subscriptions_;
   bridge::link_state state_ = bridge::link_state::disconnected;
   bool running_ = false;
   bool flush_scheduled_ = false;

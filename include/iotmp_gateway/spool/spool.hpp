@@ -31,10 +31,10 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "iotmp_gateway/spool/fifo.hpp"
+#include "iotmp_gateway/string_index.hpp"
 #include "iotmp_gateway/varint.hpp"
 
 namespace iotgw::spool {
@@ -86,6 +86,8 @@ class spool {
 
   // Finds or creates the queue of key (recovered queues exist already).
   queue_id queue(std::string_view key);
+  // The queue of key if it exists, else no_queue.
+  queue_id find(std::string_view key) const { return by_key_.find(key); }
   const std::string& key_of(queue_id q) const { return queues_[q].key; }
   // Keys holding entries, oldest first (to reopen the streams of a restart).
   std::vector<std::string> waiting_keys() const;
@@ -185,7 +187,12 @@ class spool {
 
   // A deque: one queue per stream, thousands of them, without a vector's spare capacity.
   std::deque<queue_state> queues_;
-  std::unordered_map<std::string, queue_id> by_key_;
+  struct key_of_queue {
+    const std::deque<queue_state>* queues;
+    const std::string& operator()(queue_id q) const { return (*queues)[q].key; }
+  };
+  // Queue ids by key, the key kept once (in its queue).
+  string_index<queue_id, key_of_queue, no_queue> by_key_{key_of_queue{&queues_}};
   std::map<std::uint32_t, segment> segments_;  // by file number, oldest first
   std::uint32_t active_ = in_memory;
   std::uint32_t next_segment_ = 1;
