@@ -78,7 +78,19 @@ END {
     if (row[i, "max"] + 0 > worstmax) { worstmax = row[i, "max"]; wmax = "QoS " q " @" r }
   }
   goal(worst50 <= 100, sprintf("added p50 <= 100 µs: worst %d µs (%s)", worst50, w50))
+  # B3 is one more process that does nothing but pass bytes on: what it adds
+  # over B0 is what any relay pays for its hop on this machine.
+  if (w50 != "") {
+    split(w50, wq, /[ @]+/)
+    f = get("lat", "B3", wq[2], wq[3], "p50") - get("lat", "B0", wq[2], wq[3], "p50")
+    if (get("lat", "B3", wq[2], wq[3], "p50") != "") printf("  - the floor of one extra process there (B3 over B0): %d µs\n", f)
+  }
   goal(worst99 <= 1000, sprintf("added p99 <= 1 ms: worst %d µs (%s)", worst99, w99))
+  if (w99 != "") {
+    split(w99, wq, /[ @]+/)
+    if (get("lat", "B3", wq[2], wq[3], "p99") != "")
+      printf("  - the floor of one extra process there (B3 over B0): %d µs\n", get("lat", "B3", wq[2], wq[3], "p99") - get("lat", "B0", wq[2], wq[3], "p99"))
+  }
   goal(worstmax <= 30000, sprintf("nothing over 30 ms at <= 10k msg/s: worst max %d µs (%s)", worstmax, wmax))
   worst = 0
   for (i = 1; i <= n; i++) if (row[i, "kind"] == "rev" && row[i, "label"] == "G-run" && row[i, "p99"] + 0 > worst) worst = row[i, "p99"]
