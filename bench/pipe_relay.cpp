@@ -29,7 +29,9 @@ using namespace bench;
 namespace {
 
 volatile sig_atomic_t stopping = 0;
-void on_signal(int) { stopping = 1; }
+void on_signal(int) {
+  stopping = 1;
+}
 
 int listen_on(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -81,7 +83,7 @@ struct downstream {
     mqtt_wire::packet p;
     while (in.next(p)) {
       if (p.type == 1) out += std::string("\x20\x02\x00\x00", 4);  // CONNECT -> CONNACK accepted
-      if (p.type == 8 && p.body.size() >= 2) {                       // SUBSCRIBE -> SUBACK, QoS 1
+      if (p.type == 8 && p.body.size() >= 2) {                     // SUBSCRIBE -> SUBACK, QoS 1
         out += std::string("\x90\x03", 2);
         out += p.body.substr(0, 2);
         out += '\x01';
