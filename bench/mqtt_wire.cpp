@@ -181,22 +181,13 @@ connection::~connection() {
   }
 }
 
-void connection::set_nonblocking() { ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK); }
+void connection::set_nonblocking() {
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+}
 
 void connection::write_all(std::string_view bytes) {
-  while (!bytes.empty()) {
-    const auto n = ::write(fd_, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        pollfd pfd{fd_, POLLOUT, 0};
-        ::poll(&pfd, 1, 1000);
-        continue;
-      }
-      throw std::runtime_error("write: " + std::string(std::strerror(errno)));
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
+  if (!mqtt_wire::write_all(fd_, bytes))
+    throw std::runtime_error("write: " + std::string(std::strerror(errno)));
 }
 
 bool connection::read_some(int timeout_ms) {
@@ -224,6 +215,24 @@ void connection::subscribe(const std::vector<std::string>& filters, int qos) {
     read_some(100);
   }
   throw std::runtime_error("no SUBACK");
+}
+
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const auto n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        pollfd pfd{fd, POLLOUT, 0};
+        ::poll(&pfd, 1, 1000);
+        continue;
+      }
+      return false;
+    }
+    if (n == 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
 }
 
 bool wait_for_port(const std::string& host, int port, int timeout_ms) {

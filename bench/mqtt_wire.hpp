@@ -12,7 +12,14 @@
 namespace bench::mqtt_wire {
 
 enum packet_type : std::uint8_t {
-  connack = 2, publish = 3, puback = 4, suback = 9, pingresp = 13,
+  connect = 1,
+  connack = 2,
+  publish = 3,
+  puback = 4,
+  subscribe = 8,
+  suback = 9,
+  pingresp = 13,
+  disconnect = 14,
 };
 
 void append_connect(std::string& out, std::string_view client_id, std::uint16_t keepalive_s);
@@ -75,6 +82,9 @@ class connection {
   int fd_ = -1;
   reader reader_;
 };
+
+// Writes everything to a blocking or non-blocking socket; false on an error or EOF.
+bool write_all(int fd, std::string_view bytes);
 
 // Tries to connect to host:port until it works or timeout_ms passed.
 bool wait_for_port(const std::string& host, int port, int timeout_ms);

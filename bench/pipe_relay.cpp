@@ -48,17 +48,6 @@ int listen_on(int port) {
   return fd;
 }
 
-bool write_all(int fd, const std::string& bytes) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // The subscriber's side: a broker only as far as mqtt_wire::connection needs.
 struct downstream {
   int fd = -1;
@@ -82,18 +71,19 @@ struct downstream {
     std::string out;
     mqtt_wire::packet p;
     while (in.next(p)) {
-      if (p.type == 1) out += std::string("\x20\x02\x00\x00", 4);  // CONNECT -> CONNACK accepted
-      if (p.type == 8 && p.body.size() >= 2) {                     // SUBSCRIBE -> SUBACK, QoS 1
+      if (p.type == mqtt_wire::connect)
+        out += std::string("\x20\x02\x00\x00", 4);                 // CONNECT -> CONNACK accepted
+      if (p.type == mqtt_wire::subscribe && p.body.size() >= 2) {  // SUBSCRIBE -> SUBACK, QoS 1
         out += std::string("\x90\x03", 2);
         out += p.body.substr(0, 2);
         out += '\x01';
       }
-      if (p.type == 14) {  // DISCONNECT
+      if (p.type == mqtt_wire::disconnect) {
         close();
         return;
       }
     }
-    if (!out.empty() && !write_all(fd, out)) close();
+    if (!out.empty() && !mqtt_wire::write_all(fd, out)) close();
   }
 };
 
@@ -131,7 +121,8 @@ int main(int argc, char** argv) {
           if (pub.qos > 0) mqtt_wire::append_puback(acks, pub.packet_id);
         }
         // Forward first: the acknowledgement is not on the measured path.
-        if (down.fd >= 0 && !forward.empty() && !write_all(down.fd, forward)) down.close();
+        if (down.fd >= 0 && !forward.empty() && !mqtt_wire::write_all(down.fd, forward))
+          down.close();
         if (!acks.empty()) up.write_all(acks);
       }
       if (down.fd >= 0 && fds[2].revents != 0) down.on_readable();

@@ -4,6 +4,14 @@
 function mib(kib) { return kib < 0 ? "-" : sprintf("%.1f", kib / 1024) }
 function ratio(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
 function goal(ok, text) { printf("- [%s] %s\n", ok ? "x" : " ", text) }
+# B3 is one more process that does nothing but pass bytes on: what it adds
+# over B0 in the case `where` ("QoS q @rate") is what any relay pays for its hop.
+function floor_line(where, field,   wq, b3) {
+  if (where == "") return
+  split(where, wq, /[ @]+/)
+  b3 = get("lat", "B3", wq[2], wq[3], field)
+  if (b3 != "") printf("  - the floor of one extra process there (B3 over B0): %d µs\n", b3 - get("lat", "B0", wq[2], wq[3], field))
+}
 /^RESULT / {
   n++
   delete kv
@@ -78,19 +86,9 @@ END {
     if (row[i, "max"] + 0 > worstmax) { worstmax = row[i, "max"]; wmax = "QoS " q " @" r }
   }
   goal(worst50 <= 100, sprintf("added p50 <= 100 µs: worst %d µs (%s)", worst50, w50))
-  # B3 is one more process that does nothing but pass bytes on: what it adds
-  # over B0 is what any relay pays for its hop on this machine.
-  if (w50 != "") {
-    split(w50, wq, /[ @]+/)
-    f = get("lat", "B3", wq[2], wq[3], "p50") - get("lat", "B0", wq[2], wq[3], "p50")
-    if (get("lat", "B3", wq[2], wq[3], "p50") != "") printf("  - the floor of one extra process there (B3 over B0): %d µs\n", f)
-  }
+  floor_line(w50, "p50")
   goal(worst99 <= 1000, sprintf("added p99 <= 1 ms: worst %d µs (%s)", worst99, w99))
-  if (w99 != "") {
-    split(w99, wq, /[ @]+/)
-    if (get("lat", "B3", wq[2], wq[3], "p99") != "")
-      printf("  - the floor of one extra process there (B3 over B0): %d µs\n", get("lat", "B3", wq[2], wq[3], "p99") - get("lat", "B0", wq[2], wq[3], "p99"))
-  }
+  floor_line(w99, "p99")
   goal(worstmax <= 30000, sprintf("nothing over 30 ms at <= 10k msg/s: worst max %d µs (%s)", worstmax, wmax))
   worst = 0
   for (i = 1; i <= n; i++) if (row[i, "kind"] == "rev" && row[i, "label"] == "G-run" && row[i, "p99"] + 0 > worst) worst = row[i, "p99"]
